@@ -1,0 +1,351 @@
+"""The station bus client: one MQTT v5 connection per service, owned by its lifespan.
+
+Why a client of our own around aiomqtt: every service needs the same four behaviours, and
+they are part of the contract between services rather than of any one service:
+
+* a retained ``online`` status on connect and an MQTT last will that writes ``offline``, so
+  that the station sees a dead service at once (socket closed) or within 1.5 x keep-alive;
+* reconnect with exponential backoff and jitter, then re-subscribe and re-publish the status;
+* MQTT v5 request/response (response topic + correlation data), with the replies matched to
+  waiting callers;
+* messages routed to handlers by topic filter; a handler that raises is logged and counted,
+  never allowed to stop the loop.
+
+Handlers run one at a time in arrival order (per-pile order matters to the collector). A
+handler must therefore never await :meth:`Bus.request` itself, since the reply is read by
+the same loop: start a task for a round trip instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from urllib.parse import urlsplit
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from pydantic import BaseModel
+
+from station_protocol.messages import ServiceStatus
+from station_protocol.topics import StationTopics, unshare
+from station_protocol.zigbee import OnlineState
+
+log = logging.getLogger("station.bus")
+
+Payload = BaseModel | bytes | str
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A message as a handler sees it."""
+
+    topic: str
+    payload: bytes
+    retain: bool = False
+    response_topic: str | None = None
+    correlation: bytes | None = None
+
+
+Handler = Callable[[Incoming], Awaitable[None]]
+
+
+class BusUnavailable(Exception):
+    """The broker could not be reached in time; the caller decides whether to retry."""
+
+
+class RequestTimeout(Exception):
+    """No reply came in time; the request may or may not have been handled."""
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        """``mqtt://host:port`` (the port defaults to 1883)."""
+        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
+            raise ValueError(f"broker must be mqtt://HOST:PORT, got {url!r}")
+        return cls(parts.hostname, parts.port or 1883)
+
+    def __str__(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class BusOptions:
+    """How one service connects; frozen so a running bus never changes under its feet."""
+
+    broker: BrokerAddress
+    client_id: str
+    service: str
+    charger: str | None = None
+    status_topic: str | None = None
+    """Retained status topic; default ``station/v1/services/<service>/status``."""
+    username: str | None = None
+    password: str | None = None
+    keepalive: int = 10
+    session_expiry: int = 0
+    """Seconds the broker keeps our subscriptions and QoS 1 messages while we are away."""
+    backoff_min: float = 0.2
+    backoff_max: float = 5.0
+
+    @property
+    def status(self) -> str:
+        return self.status_topic or StationTopics.service_status(self.service)
+
+
+@dataclass
+class _Route:
+    topic_filter: str
+    qos: int
+    handler: Handler
+
+
+@dataclass
+class _Metrics:
+    connected: Gauge
+    handler_errors: Counter
+    reconnects: Counter
+
+    @classmethod
+    def on(cls, registry: CollectorRegistry | None) -> _Metrics:
+        return cls(
+            connected=Gauge(
+                "station_bus_connected", "1 while the broker connection is up", registry=registry
+            ),
+            handler_errors=Counter(
+                "station_bus_handler_errors",
+                "Messages whose handler raised (logged, then dropped)",
+                ["topic_filter"],
+                registry=registry,
+            ),
+            reconnects=Counter(
+                "station_bus_reconnects", "Broker connections lost and retried", registry=registry
+            ),
+        )
+
+
+@dataclass
+class Bus:
+    """``async with Bus(options) as bus``: connected in the background until the block ends."""
+
+    options: BusOptions
+    registry: CollectorRegistry | None = None
+    _routes: list[_Route] = field(default_factory=list)
+    _pending: dict[bytes, asyncio.Future[bytes]] = field(default_factory=dict)
+    _client: aiomqtt.Client | None = None
+    _connected: asyncio.Event = field(default_factory=asyncio.Event)
+    _task: asyncio.Task[None] | None = None
+    _metrics: _Metrics | None = None
+
+    @property
+    def reply_topic(self) -> str:
+        return StationTopics.replies(self.options.client_id)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def route(self, topic_filter: str, qos: int = 1) -> Callable[[Handler], Handler]:
+        """Decorator: send messages matching ``topic_filter`` to the decorated handler."""
+
+        def register(handler: Handler) -> Handler:
+            self.add_route(topic_filter, handler, qos)
+            return handler
+
+        return register
+
+    def add_route(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
+        self._routes.append(_Route(topic_filter, qos, handler))
+
+    async def __aenter__(self) -> Bus:
+        self._metrics = _Metrics.on(self.registry)
+        self._task = asyncio.create_task(self._run(), name=f"bus-{self.options.client_id}")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._client is not None and self.connected:
+            with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
+                await asyncio.wait_for(self._publish_status(OnlineState.OFFLINE), 2)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for future in self._pending.values():
+            future.cancel()
+
+    async def wait_connected(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout)
+        except TimeoutError as exc:
+            raise BusUnavailable(f"no broker connection after {timeout} s") from exc
+
+    async def publish(
+        self,
+        topic: str,
+        payload: Payload,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        wait: float = 5.0,
+        properties: Properties | None = None,
+    ) -> None:
+        """Publish, waiting up to ``wait`` seconds for a broker connection."""
+        await self.wait_connected(wait)
+        assert self._client is not None
+        try:
+            await self._client.publish(
+                topic, _encode(payload), qos=qos, retain=retain, properties=properties
+            )
+        except aiomqtt.MqttError as exc:
+            raise BusUnavailable(str(exc)) from exc
+
+    async def request(self, topic: str, payload: Payload, *, timeout: float = 5.0) -> bytes:
+        """MQTT v5 request/response: publish with our reply topic and wait for the answer."""
+        correlation = uuid.uuid4().bytes
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.ResponseTopic = self.reply_topic
+        properties.CorrelationData = correlation
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._pending[correlation] = future
+        try:
+            await self.publish(topic, payload, qos=1, wait=timeout, properties=properties)
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError as exc:
+            raise RequestTimeout(f"no reply on {topic} within {timeout} s") from exc
+        finally:
+            self._pending.pop(correlation, None)
+
+    async def reply(self, request: Incoming, payload: Payload) -> None:
+        """Answer a request on its response topic, echoing its correlation data."""
+        if request.response_topic is None:
+            log.warning("request without a response topic", extra={"topic": request.topic})
+            return
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        if request.correlation is not None:
+            properties.CorrelationData = request.correlation
+        await self.publish(request.response_topic, payload, qos=1, properties=properties)
+
+    async def _run(self) -> None:
+        delay = self.options.backoff_min
+        while True:
+            try:
+                async with self._make_client() as client:
+                    self._client = client
+                    await self._on_connect(client)
+                    delay = self.options.backoff_min
+                    async for message in client.messages:
+                        await self._dispatch(message)
+            except aiomqtt.MqttError as exc:
+                log.warning(
+                    "broker connection lost, retrying",
+                    extra={"broker": str(self.options.broker), "error": str(exc), "retry_in": delay},
+                )
+            finally:
+                self._connected.clear()
+                self._client = None
+                self._set_connected(0)
+            assert self._metrics is not None
+            self._metrics.reconnects.inc()
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311 - jitter, not crypto
+            delay = min(delay * 2, self.options.backoff_max)
+
+    def _make_client(self) -> aiomqtt.Client:
+        options = self.options
+        connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        if options.session_expiry:
+            connect.SessionExpiryInterval = options.session_expiry
+        will = aiomqtt.Will(
+            options.status,
+            _encode(self._status(OnlineState.OFFLINE)),
+            qos=1,
+            retain=True,
+        )
+        return aiomqtt.Client(
+            options.broker.host,
+            options.broker.port,
+            identifier=options.client_id,
+            username=options.username,
+            password=options.password,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            will=will,
+            keepalive=options.keepalive,
+            clean_start=options.session_expiry == 0,
+            properties=connect,
+            timeout=5,
+        )
+
+    async def _on_connect(self, client: aiomqtt.Client) -> None:
+        await client.subscribe(self.reply_topic, qos=1)
+        for route in self._routes:
+            await client.subscribe(route.topic_filter, qos=route.qos)
+        self._connected.set()
+        self._set_connected(1)
+        await self._publish_status(OnlineState.ONLINE)
+        log.info("connected to the broker", extra={"broker": str(self.options.broker)})
+
+    def _status(self, state: OnlineState) -> ServiceStatus:
+        return ServiceStatus(state=state, service=self.options.service, charger=self.options.charger)
+
+    async def _publish_status(self, state: OnlineState) -> None:
+        assert self._client is not None
+        await self._client.publish(
+            self.options.status, _encode(self._status(state)), qos=1, retain=True
+        )
+
+    def _set_connected(self, value: int) -> None:
+        if self._metrics is not None:
+            self._metrics.connected.set(value)
+
+    async def _dispatch(self, message: aiomqtt.Message) -> None:
+        topic = message.topic.value
+        payload = message.payload if isinstance(message.payload, bytes) else b""
+        properties = message.properties
+        correlation = getattr(properties, "CorrelationData", None) if properties else None
+        if topic == self.reply_topic:
+            future = self._pending.get(bytes(correlation)) if correlation else None
+            if future is not None and not future.done():
+                future.set_result(payload)
+            return
+        incoming = Incoming(
+            topic=topic,
+            payload=payload,
+            retain=bool(message.retain),
+            response_topic=getattr(properties, "ResponseTopic", None) if properties else None,
+            correlation=bytes(correlation) if correlation else None,
+        )
+        for route in self._routes:
+            if message.topic.matches(unshare(route.topic_filter)):
+                await self._call(route, incoming)
+
+    async def _call(self, route: _Route, incoming: Incoming) -> None:
+        try:
+            await route.handler(incoming)
+        except Exception:
+            assert self._metrics is not None
+            self._metrics.handler_errors.labels(route.topic_filter).inc()
+            log.exception("handler failed", extra={"topic": incoming.topic})
+
+
+def _encode(payload: Payload) -> bytes:
+    if isinstance(payload, BaseModel):
+        return payload.model_dump_json(exclude_none=True).encode()
+    if isinstance(payload, str):
+        return payload.encode()
+    return payload

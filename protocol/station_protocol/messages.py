@@ -1,0 +1,134 @@
+"""Messages of the station's own bus (under ``station/v1``), version 1.
+
+Every message carries ``v`` so that a later shape can be told apart on the same topic.
+Timestamps are timezone-aware and come from the station's clock, never a pile's.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from station_protocol.ids import ChargerId, PileId
+from station_protocol.ocpi import Price
+from station_protocol.zigbee import CardUid, OnlineState
+
+SessionId = str
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    v: Literal["v1"] = "v1"
+
+
+class VerificationResult(StrEnum):
+    """Why a card may or may not charge; shown to the driver on the pile display."""
+
+    ACCEPTED = "accepted"
+    UNKNOWN = "unknown"
+    BLOCKED = "blocked"
+    EXPIRED = "expired"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    ALREADY_CHARGING = "already_charging"
+
+
+class StopReason(StrEnum):
+    """Why a session ended (after OCPP 1.6 ``Reason``)."""
+
+    LOCAL = "local"
+    """The same card was swiped again at the pile."""
+    EV_DISCONNECTED = "ev_disconnected"
+    OPERATOR = "operator"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    PILE_FAULT = "pile_fault"
+
+
+class SessionStatus(StrEnum):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+
+
+class VerificationRequest(_Message):
+    """Collector -> verification: may this card charge on this pile as this session?"""
+
+    session_id: SessionId = Field(min_length=1, max_length=36)
+    pile_id: PileId
+    card_uid: CardUid
+
+
+class VerificationReply(_Message):
+    session_id: SessionId
+    card_uid: CardUid
+    result: VerificationResult
+    balance: Decimal | None = None
+    """The card's balance when it was checked (absent for an unknown card)."""
+
+
+class SessionOpenRequest(_Message):
+    """Collector -> billing: a verified card is about to charge; open its session first."""
+
+    session_id: SessionId = Field(min_length=1, max_length=36)
+    pile_id: PileId
+    card_uid: CardUid
+    meter_start: Decimal = Field(ge=0, allow_inf_nan=False)
+
+
+class SessionOpenReply(_Message):
+    session_id: SessionId
+    opened: bool
+    error: str | None = None
+
+
+class CheckoutRequest(_Message):
+    """Collector -> billing: the session on this pile has ended; price it and store it."""
+
+    session_id: SessionId
+    pile_id: PileId
+    meter_stop: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
+    stop_reason: StopReason
+
+
+class Receipt(_Message):
+    """What the driver gets: the record's totals and the lines for the pile display."""
+
+    session_id: SessionId
+    pile_id: PileId
+    card_uid: CardUid
+    started_at: AwareDatetime
+    stopped_at: AwareDatetime
+    total_energy: Decimal
+    total_cost: Price
+    currency: str
+    lines: list[str]
+    qr: str
+
+
+class CheckoutReply(_Message):
+    session_id: SessionId
+    ok: bool
+    error: str | None = None
+    receipt: Receipt | None = None
+
+
+class PileSession(_Message):
+    """Retained per pile: the session on it now, or the last one that ended there."""
+
+    session_id: SessionId
+    pile_id: PileId
+    card_uid: CardUid
+    status: SessionStatus
+    started_at: AwareDatetime
+    stopped_at: AwareDatetime | None = None
+    stop_reason: StopReason | None = None
+
+
+class ServiceStatus(_Message):
+    """Retained status of a service or collector; its MQTT last will writes ``offline``."""
+
+    state: OnlineState
+    service: str
+    charger: ChargerId | None = None

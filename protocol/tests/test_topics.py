@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+
+from station_protocol.ids import Layout, charger_of, pile_id
+from station_protocol.topics import StationTopics, ZigbeeTopicKind, ZigbeeTopics, unshare, shared
+from station_protocol.zigbee import BridgeState, OnlineState, PileState
+
+
+def test_pile_lives_under_its_chargers_base_topic() -> None:
+    topics = ZigbeeTopics.for_charger("c1")
+    assert topics.pile("c1-p01") == "zigbee2mqtt/c1/c1-p01"
+    assert topics.pile_set("c1-p01") == "zigbee2mqtt/c1/c1-p01/set"
+    assert topics.pile_availability("c1-p01") == "zigbee2mqtt/c1/c1-p01/availability"
+    assert topics.bridge_state == "zigbee2mqtt/c1/bridge/state"
+
+
+@pytest.mark.parametrize(
+    ("topic", "kind", "device"),
+    [
+        ("zigbee2mqtt/c1/c1-p03", ZigbeeTopicKind.PILE_STATE, "c1-p03"),
+        ("zigbee2mqtt/c1/c1-p03/availability", ZigbeeTopicKind.PILE_AVAILABILITY, "c1-p03"),
+        ("zigbee2mqtt/c1/c1-p03/set", ZigbeeTopicKind.PILE_COMMAND, "c1-p03"),
+        ("zigbee2mqtt/c1/bridge/state", ZigbeeTopicKind.BRIDGE_STATE, None),
+        ("zigbee2mqtt/c1/bridge/event", ZigbeeTopicKind.BRIDGE_EVENT, None),
+        ("zigbee2mqtt/c1/bridge/devices", ZigbeeTopicKind.BRIDGE_OTHER, None),
+        ("zigbee2mqtt/c2/c2-p01", ZigbeeTopicKind.UNKNOWN, None),
+        ("zigbee2mqtt/c1/c1-p03/weird/deep", ZigbeeTopicKind.UNKNOWN, "c1-p03"),
+    ],
+)
+def test_parse_classifies_every_topic(topic: str, kind: ZigbeeTopicKind, device: str | None) -> None:
+    parsed = ZigbeeTopics.for_charger("c1").parse(topic)
+    assert parsed.kind == kind
+    assert parsed.device == device
+
+
+def test_bridge_response_names_its_request() -> None:
+    parsed = ZigbeeTopics.for_charger("c1").parse("zigbee2mqtt/c1/bridge/response/device/rename")
+    assert parsed.kind == ZigbeeTopicKind.BRIDGE_RESPONSE
+    assert parsed.request == "device/rename"
+
+
+def test_layout_names_every_pile() -> None:
+    layout = Layout.parse("4x12")
+    piles = layout.pile_ids()
+    assert len(piles) == 48
+    assert piles[0] == "c1-p01" and piles[-1] == "c4-p12"
+    assert charger_of("c3-p07") == "c3"
+    assert pile_id(2, 5) == "c2-p05"
+    with pytest.raises(ValueError):
+        Layout.parse("4by12")
+
+
+def test_session_topics_round_trip() -> None:
+    assert StationTopics.pile_of_session_topic(StationTopics.pile_session("c1-p02")) == "c1-p02"
+    assert StationTopics.pile_of_session_topic("station/v1/sessions/garbage") is None
+    assert unshare(shared("g", "a/b")) == "a/b"
+
+
+def test_pile_state_keeps_unknown_fields_and_exact_energy() -> None:
+    state = PileState.model_validate_json(b'{"energy": 12.345, "vendor_x": 1, "gun": "plugged"}')
+    assert str(state.energy) == "12.345"
+    assert state.model_extra == {"vendor_x": 1}
+    assert b'"energy":12.345' in state.model_dump_json(exclude_none=True).encode()
+
+
+def test_bridge_state_accepts_both_generations() -> None:
+    assert BridgeState.parse(b'{"state":"online"}').state == OnlineState.ONLINE
+    assert BridgeState.parse(b"offline").state == OnlineState.OFFLINE

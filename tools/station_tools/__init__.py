@@ -1,0 +1,1 @@
+"""Tools around the station: the launcher, the pile simulator, and the test rig."""

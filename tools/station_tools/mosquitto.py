@@ -1,0 +1,130 @@
+"""A mosquitto broker run as a child process (the embedded broker of ``station up``).
+
+Not an in-process Python broker: the station relies on MQTT v5 shared subscriptions,
+keep-alive enforcement (the last will of a hung collector) and per-client retained
+semantics, which only a real broker gets right. Tests use the same class so that they can
+kill, stop and restart the broker.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from station_tools.ports import free_port, wait_for_port
+
+MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto")
+
+
+def mosquitto_binary() -> str:
+    found = shutil.which("mosquitto")
+    if found:
+        return found
+    for path in MOSQUITTO_PATHS:
+        if os.access(path, os.X_OK):
+            return path
+    raise FileNotFoundError("mosquitto is not installed (apt-get install -y mosquitto)")
+
+
+@dataclass
+class Mosquitto:
+    """``with Mosquitto() as broker``: a private broker on a free loopback port."""
+
+    port: int = field(default_factory=free_port)
+    data_dir: Path | None = None
+    persistence: bool = True
+    extra_config: str = ""
+    process: subprocess.Popen[bytes] | None = None
+    _tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    @property
+    def log_file(self) -> Path:
+        return self._dir / "mosquitto.log"
+
+    @property
+    def _dir(self) -> Path:
+        if self.data_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="station-mosquitto-")
+            self.data_dir = Path(self._tmp.name)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+    def config(self) -> str:
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            f"persistence {'true' if self.persistence else 'false'}",
+            f"persistence_location {self._dir}/",
+            "autosave_interval 1",
+            f"log_dest file {self.log_file}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "max_queued_messages 100000",
+            self.extra_config,
+        ]
+        return "\n".join(lines) + "\n"
+
+    def start(self) -> Mosquitto:
+        conf = self._dir / "mosquitto.conf"
+        conf.write_text(self.config())
+        self.process = subprocess.Popen(
+            [mosquitto_binary(), "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        if not wait_for_port(self.port, 10):
+            self.stop()
+            raise RuntimeError(f"mosquitto did not listen on {self.port}: see {self.log_file}")
+        return self
+
+    def stop(self) -> None:
+        """Stop gracefully (SIGTERM), saving retained messages and sessions."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> Mosquitto:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

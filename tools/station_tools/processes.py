@@ -1,0 +1,124 @@
+"""Services run as real child processes: how ``station up`` and the tests start them.
+
+A service is ``python -m <module>`` configured by environment variables (its
+pydantic-settings prefix), exactly as a container runs it, so that tests can kill -9, stop
+and restart it like an operator or a fault would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+
+@dataclass
+class ServiceProcess:
+    """One service process; ``health_url`` is polled until it answers 200."""
+
+    name: str
+    module: str
+    env: dict[str, str]
+    log_dir: Path
+    health_url: str | None = None
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+    _log: object = field(default=None, repr=False)
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_dir / f"{self.name}.log"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def start(self, wait: float = 30.0) -> ServiceProcess:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_file.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", self.module],
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        self.starts += 1
+        if wait and self.health_url:
+            self.wait_healthy(wait)
+        return self
+
+    def wait_healthy(self, timeout: float) -> None:
+        assert self.health_url is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}: "
+                    f"{self.tail_log()}"
+                )
+            try:
+                if httpx.get(self.health_url, timeout=0.5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"{self.name} not healthy after {timeout} s: {self.tail_log()}")
+
+    def tail_log(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, as Kubernetes and Ctrl-C do; SIGKILL if it does not go."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """kill -9: no goodbye, no last words but the broker's last will."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def signal(self, sig: signal.Signals) -> None:
+        if self.process is not None:
+            self.process.send_signal(sig)
+
+    def restart(self, wait: float = 30.0) -> None:
+        self.stop()
+        self.start(wait)
+
+    def __enter__(self) -> ServiceProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+        self.stop()
