@@ -1,0 +1,51 @@
+"""``/health`` (the process lives), ``/ready`` (it can do its work) and ``/metrics``.
+
+Ready is one computed value from several checks, as Home Assistant computes availability:
+a service is not ready while its broker connection is down, whatever else is fine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from station_protocol.bus import Bus
+
+Check = Callable[[], Awaitable[bool]]
+
+
+def health_router(
+    bus: Callable[[], Bus | None],
+    registry: CollectorRegistry,
+    checks: Mapping[str, Check] | None = None,
+) -> APIRouter:
+    """Routes for liveness, readiness and Prometheus; ``bus`` returns the running bus."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/ready")
+    async def ready() -> JSONResponse:
+        running = bus()
+        results = {"broker": running is not None and running.connected}
+        for name, check in (checks or {}).items():
+            try:
+                results[name] = await check()
+            except Exception:
+                results[name] = False
+        ok = all(results.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "unavailable", "checks": results},
+            status_code=200 if ok else 503,
+        )
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
