@@ -1,0 +1,53 @@
+"""``GET /api/v1/piles``: what this collector knows of each of its piles right now."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel
+
+from station_collector.api.deps import CollectorDep
+from station_collector.collector import Pile
+
+router = APIRouter(tags=["piles"])
+
+
+class PileView(BaseModel):
+    pile_id: str
+    phase: str
+    gun: str | None
+    charging: bool | None
+    energy: Decimal | None
+    error_code: str | None
+    linkquality: int | None
+    session_id: str | None
+    card_uid: str | None
+
+
+def _view(pile: Pile) -> PileView:
+    readings, flow = pile.readings, pile.flow
+    return PileView(
+        pile_id=flow.pile_id,
+        phase=flow.phase.value,
+        gun=readings.gun,
+        charging=readings.charging,
+        energy=readings.energy,
+        error_code=readings.error_code,
+        linkquality=readings.linkquality,
+        session_id=flow.session_id,
+        card_uid=flow.card_uid,
+    )
+
+
+@router.get("/piles")
+async def list_piles(collector: CollectorDep) -> list[PileView]:
+    return [_view(pile) for pile in collector.piles.values()]
+
+
+@router.get("/piles/{pile_id}")
+async def get_pile(pile_id: str, collector: CollectorDep) -> PileView:
+    pile = collector.piles.get(pile_id)
+    if pile is None:
+        raise HTTPException(404, f"no pile {pile_id} on charger {collector.charger}")
+    return _view(pile)

@@ -1,0 +1,303 @@
+"""One charger's collector: pile messages in, charge flow decisions carried out.
+
+The flow itself is :mod:`station_collector.flow` (pure); this module does the I/O around
+it: parse and check what the piles say, ask verification and billing over the bus, command
+the piles, and put text on their displays. Round trips run as tasks, so that the bus loop
+keeps reading (the replies come through it).
+
+Order of a start (no energy without a verified card and an open session, invariant 1):
+verify the card -> billing opens the session with the meter reading now -> only then the
+pile is told to charge. Order of a stop: the pile is told to stop -> its final meter
+reading -> billing prices and stores the record -> the receipt goes to the display.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from station_protocol.bus import Bus, BusUnavailable, Incoming, RequestTimeout
+from station_protocol.ids import pile_id
+from station_protocol.messages import (
+    CheckoutReply,
+    CheckoutRequest,
+    PileSession,
+    SessionOpenReply,
+    SessionOpenRequest,
+    SessionStatus,
+    StopReason,
+    VerificationReply,
+    VerificationRequest,
+    VerificationResult,
+)
+from station_protocol.topics import StationTopics, ZigbeeTopicKind, ZigbeeTopics
+from station_protocol.zigbee import (
+    MAX_PAYLOAD_BYTES,
+    ChargeCommand,
+    Display,
+    DisplayCommand,
+    PileAction,
+    PileState,
+    encode,
+)
+
+from station_collector import display
+from station_collector.core.config import Settings
+from station_collector.flow import Busy, Decision, Phase, PileFlow, Prompt, Stop, Verify
+from station_collector.metrics import CollectorMetrics
+from station_collector.readings import DropKind, PileReadings
+
+log = logging.getLogger("station.collector")
+
+CHECKOUT_RETRY_MAX = 5.0
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class Pile:
+    flow: PileFlow
+    readings: PileReadings = field(default_factory=PileReadings)
+
+
+@dataclass
+class Collector:
+    settings: Settings
+    bus: Bus
+    metrics: CollectorMetrics
+    piles: dict[str, Pile] = field(default_factory=dict)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _logged: set[tuple[str, DropKind]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        index = int(self.settings.charger[1:])
+        for j in range(1, self.settings.piles + 1):
+            pile = pile_id(index, j)
+            self.piles[pile] = Pile(PileFlow(pile, self.settings.pairing_window))
+        self.topics = ZigbeeTopics.for_charger(self.settings.charger, self.settings.zigbee_root)
+
+    @property
+    def charger(self) -> str:
+        return self.settings.charger
+
+    def register(self) -> None:
+        """Subscribe to this charger's Zigbee2MQTT topics and to the sessions of its piles."""
+        self.bus.add_route(self.topics.pile("+"), self.on_zigbee)
+        self.bus.add_route(self.topics.pile_availability("+"), self.on_zigbee)
+        self.bus.add_route(StationTopics.pile_sessions(), self.on_pile_session)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- incoming -------------------------------------------------------------------------
+
+    async def on_zigbee(self, message: Incoming) -> None:
+        topic = self.topics.parse(message.topic)
+        if topic.kind is ZigbeeTopicKind.PILE_STATE and topic.device is not None:
+            self.on_pile_state(topic.device, message.payload)
+
+    def on_pile_state(self, pile_id: str, payload: bytes) -> None:
+        pile = self.piles.get(pile_id)
+        if pile is None:
+            self._drop(pile_id, DropKind.UNKNOWN_PILE)
+            return
+        state = self._parse_state(pile_id, payload)
+        if state is None:
+            return
+        previous_gun = pile.readings.gun
+        for kind in pile.readings.update(state):
+            self._drop(pile_id, kind)
+        now = time.monotonic()
+        if state.gun is not None and state.gun != previous_gun:
+            plugged = state.gun == "plugged"
+            self._decide(pile, pile.flow.plugged(now) if plugged else pile.flow.unplugged(now))
+        if state.action is PileAction.CARD_SWIPE:
+            if state.card_uid is None:
+                self._drop(pile_id, DropKind.SWIPE_WITHOUT_CARD)
+            else:
+                self._decide(pile, pile.flow.swiped(state.card_uid, now))
+
+    def _parse_state(self, pile_id: str, payload: bytes) -> PileState | None:
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            self._drop(pile_id, DropKind.OVERSIZED)
+            return None
+        try:
+            return PileState.model_validate_json(payload)
+        except ValidationError as exc:
+            json_error = any(error["type"] == "json_invalid" for error in exc.errors())
+            self._drop(pile_id, DropKind.BAD_JSON if json_error else DropKind.WRONG_TYPE)
+            return None
+
+    async def on_pile_session(self, message: Incoming) -> None:
+        """Billing's retained word on a pile's session: resume after a restart, or end."""
+        pile_id = StationTopics.pile_of_session_topic(message.topic)
+        pile = self.piles.get(pile_id) if pile_id else None
+        if pile is None or not message.payload:
+            return
+        try:
+            session = PileSession.model_validate_json(message.payload)
+        except ValidationError:
+            log.warning("unreadable session message", extra={"pile_id": pile_id})
+            return
+        flow = pile.flow
+        if session.status is SessionStatus.ACTIVE and flow.resume(
+            session.session_id, session.card_uid
+        ):
+            log.info(
+                "resumed session",
+                extra={"pile_id": pile_id, "session_id": session.session_id},
+            )
+        elif (
+            session.status is SessionStatus.COMPLETED
+            and flow.session_id == session.session_id
+            and flow.phase is Phase.CHARGING
+        ):
+            stop = ChargeCommand(charge="stop", session_id=session.session_id)
+            self._spawn(self._command(flow.pile_id, stop))
+            flow.checked_out()
+
+    def _drop(self, pile_id: str, kind: DropKind) -> None:
+        """Count every refused message; log it once per pile and kind, not once per message."""
+        self.metrics.dropped.labels(self.charger, kind.value).inc()
+        if (pile_id, kind) not in self._logged:
+            self._logged.add((pile_id, kind))
+            log.warning(
+                "pile message refused",
+                extra={"pile_id": pile_id, "collector": self.charger, "kind": kind.value},
+            )
+
+    # -- decisions ------------------------------------------------------------------------
+
+    def _decide(self, pile: Pile, decision: Decision) -> None:
+        pile_id = pile.flow.pile_id
+        match decision:
+            case Verify(session_id=session_id, card_uid=card_uid):
+                self._spawn(self._start(pile, session_id, card_uid))
+            case Stop(session_id=session_id, reason=reason):
+                self._spawn(self._stop(pile, session_id, reason))
+            case Busy():
+                self._spawn(self._show(pile_id, display.busy()))
+            case Prompt(waiting_for=what):
+                self._spawn(self._show(pile_id, display.waiting_for(what, pile.flow.window)))
+            case None:
+                pass
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("collector task failed", exc_info=task.exception())
+
+    async def _start(self, pile: Pile, session_id: str, card_uid: str) -> None:
+        pile_id = pile.flow.pile_id
+        context = {"pile_id": pile_id, "session_id": session_id, "card_uid": card_uid}
+        await self._show(pile_id, display.verifying())
+        result = await self._verify(pile_id, session_id, card_uid)
+        self.metrics.verifications.labels(self.charger, result).inc()
+        if result != VerificationResult.ACCEPTED:
+            log.info("card refused", extra={**context, "result": result})
+            pile.flow.start_failed(time.monotonic())
+            refusal = (
+                display.refused(VerificationResult(result))
+                if result in VerificationResult.__members__.values()
+                else display.unavailable("Verification")
+            )
+            await self._show(pile_id, refusal)
+            return
+        if pile.flow.session_id != session_id or not pile.flow.gun_plugged:
+            log.info("gun unplugged during verification", extra=context)
+            pile.flow.start_failed(time.monotonic())
+            return
+        if not await self._open_session(pile, session_id, card_uid):
+            pile.flow.start_failed(time.monotonic())
+            await self._show(pile_id, display.unavailable("Billing"))
+            return
+        command = ChargeCommand(
+            charge="start", session_id=session_id, max_current=self.settings.max_current
+        )
+        pile.flow.started()
+        self.metrics.sessions_started.labels(self.charger).inc()
+        log.info("charge started", extra=context)
+        await self._command(pile_id, command)
+        await self._show(pile_id, display.charging())
+
+    async def _verify(self, pile_id: str, session_id: str, card_uid: str) -> str:
+        request = VerificationRequest(session_id=session_id, pile_id=pile_id, card_uid=card_uid)
+        reply = await self._ask(StationTopics.verification_requests(), request, VerificationReply)
+        return reply.result.value if reply is not None else "timeout"
+
+    async def _open_session(self, pile: Pile, session_id: str, card_uid: str) -> bool:
+        meter = pile.readings.energy
+        if meter is None:
+            log.warning("no meter reading yet, cannot bill", extra={"pile_id": pile.flow.pile_id})
+            return False
+        request = SessionOpenRequest(
+            session_id=session_id, pile_id=pile.flow.pile_id, card_uid=card_uid, meter_start=meter
+        )
+        reply = await self._ask(StationTopics.session_open_requests(), request, SessionOpenReply)
+        return reply is not None and reply.opened
+
+    async def _ask(self, topic: str, request: BaseModel, answer: type[M]) -> M | None:
+        try:
+            raw = await self.bus.request(topic, request, timeout=self.settings.request_timeout)
+            return answer.model_validate_json(raw)
+        except (RequestTimeout, BusUnavailable) as exc:
+            log.warning("no answer", extra={"topic": topic, "error": str(exc)})
+        except (ValidationError, json.JSONDecodeError):
+            log.warning("unreadable answer", extra={"topic": topic})
+        return None
+
+    async def _stop(self, pile: Pile, session_id: str, reason: StopReason) -> None:
+        pile_id = pile.flow.pile_id
+        context = {"pile_id": pile_id, "session_id": session_id, "stop_reason": reason}
+        await self._command(pile_id, ChargeCommand(charge="stop", session_id=session_id))
+        await self._show(pile_id, display.finishing())
+        await pile.readings.wait_not_charging(self.settings.stop_settle)
+        request = CheckoutRequest(
+            session_id=session_id,
+            pile_id=pile_id,
+            meter_stop=pile.readings.energy,
+            stop_reason=reason,
+        )
+        reply = await self._checkout(request)
+        pile.flow.checked_out()
+        self.metrics.sessions_stopped.labels(self.charger, reason).inc()
+        log.info("session checked out", extra=context)
+        if reply.receipt is not None:
+            await self._show(pile_id, Display(lines=reply.receipt.lines, qr=reply.receipt.qr))
+        else:
+            await self._show(pile_id, Display(lines=["Charge ended", reply.error or ""]))
+
+    async def _checkout(self, request: CheckoutRequest) -> CheckoutReply:
+        """Until billing has the record; checkout is idempotent by session id, so retry freely."""
+        delay = 0.5
+        while True:
+            reply = await self._ask(StationTopics.checkout_requests(), request, CheckoutReply)
+            if reply is not None:
+                return reply
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, CHECKOUT_RETRY_MAX)
+
+    async def _command(self, pile_id: str, command: BaseModel) -> None:
+        await self._publish_to_pile(pile_id, encode(command))
+
+    async def _show(self, pile_id: str, screen: Display) -> None:
+        await self._publish_to_pile(pile_id, encode(DisplayCommand(display=screen)))
+
+    async def _publish_to_pile(self, pile_id: str, payload: bytes) -> None:
+        try:
+            await self.bus.publish(self.topics.pile_set(pile_id), payload, qos=1)
+        except BusUnavailable:
+            log.warning("broker unavailable, pile command lost", extra={"pile_id": pile_id})

@@ -1,0 +1,52 @@
+"""What the pile display says, in the driver's words (English, then Chinese).
+
+A pile display has a few short lines; every refusal says why, so the driver knows whether
+to top up, call the operator or try another card.
+"""
+
+from __future__ import annotations
+
+from station_protocol.messages import VerificationResult
+from station_protocol.zigbee import Display
+
+REFUSALS: dict[VerificationResult, tuple[str, str]] = {
+    VerificationResult.UNKNOWN: ("Card not recognised", "卡片无法识别"),
+    VerificationResult.BLOCKED: ("Card blocked - call operator", "卡片已冻结，请联系运营方"),
+    VerificationResult.EXPIRED: ("Card expired", "卡片已过期"),
+    VerificationResult.INSUFFICIENT_BALANCE: ("Balance too low - top up", "余额不足，请充值"),
+    VerificationResult.ALREADY_CHARGING: (
+        "Card already charging elsewhere",
+        "该卡正在其他充电桩充电",
+    ),
+}
+
+
+def refused(result: VerificationResult) -> Display:
+    english, chinese = REFUSALS.get(result, ("Card refused", "卡片被拒绝"))
+    return Display(lines=["Charge refused", english, chinese, f"reason: {result.value}"])
+
+
+def waiting_for(what: str, window: float) -> Display:
+    if what == "card":
+        return Display(lines=["Gun connected", f"Swipe your card within {window:.0f} s", "请刷卡"])
+    return Display(lines=["Card read", f"Plug in the gun within {window:.0f} s", "请插枪"])
+
+
+def verifying() -> Display:
+    return Display(lines=["Checking card...", "正在验证"])
+
+
+def charging() -> Display:
+    return Display(lines=["Charging", "Swipe the same card to stop", "充电中，再次刷卡结束"])
+
+
+def busy() -> Display:
+    return Display(lines=["Pile in use by another card", "充电桩正在使用"])
+
+
+def unavailable(what: str) -> Display:
+    return Display(lines=[f"{what} unavailable", "Please try again", "服务暂不可用，请重试"])
+
+
+def finishing() -> Display:
+    return Display(lines=["Finishing...", "正在结算"])

@@ -1,0 +1,46 @@
+"""The collector's FastAPI app; its lifespan owns the bus connection and the collector."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from station_protocol.bus import Bus
+from station_protocol.service.health import health_router
+from station_protocol.topics import StationTopics
+
+from station_collector.api.routes import piles
+from station_collector.collector import Collector
+from station_collector.core.config import Settings
+from station_collector.metrics import CollectorMetrics
+
+
+def create_app(settings: Settings) -> FastAPI:
+    registry = CollectorRegistry()
+    metrics = CollectorMetrics.on(registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        options = settings.bus_options(
+            f"collector-{settings.charger}",
+            charger=settings.charger,
+            status_topic=StationTopics.collector_status(settings.charger),
+        )
+        bus = Bus(options, registry=registry)
+        collector = Collector(settings, bus, metrics)
+        collector.register()
+        app.state.collector = collector
+        async with bus:
+            app.state.bus = bus
+            yield
+            await collector.close()
+        app.state.bus = None
+
+    app = FastAPI(title=f"Collector {settings.charger}", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.bus = None
+    app.include_router(health_router(lambda: app.state.bus, registry))
+    app.include_router(piles.router, prefix="/api/v1")
+    return app
