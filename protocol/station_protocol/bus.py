@@ -255,7 +255,11 @@ class Bus:
             except aiomqtt.MqttError as exc:
                 log.warning(
                     "broker connection lost, retrying",
-                    extra={"broker": str(self.options.broker), "error": str(exc), "retry_in": delay},
+                    extra={
+                        "broker": str(self.options.broker),
+                        "error": str(exc),
+                        "retry_in": delay,
+                    },
                 )
             finally:
                 self._connected.clear()
@@ -263,7 +267,7 @@ class Bus:
                 self._set_connected(0)
             assert self._metrics is not None
             self._metrics.reconnects.inc()
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311 - jitter, not crypto
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, self.options.backoff_max)
 
     def _make_client(self) -> aiomqtt.Client:
@@ -301,7 +305,9 @@ class Bus:
         log.info("connected to the broker", extra={"broker": str(self.options.broker)})
 
     def _status(self, state: OnlineState) -> ServiceStatus:
-        return ServiceStatus(state=state, service=self.options.service, charger=self.options.charger)
+        return ServiceStatus(
+            state=state, service=self.options.service, charger=self.options.charger
+        )
 
     async def _publish_status(self, state: OnlineState) -> None:
         assert self._client is not None

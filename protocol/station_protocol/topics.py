@@ -166,3 +166,39 @@ class StationTopics:
             return None
         rest = topic[len(prefix) :]
         return rest if is_pile_id(rest) else None
+
+
+SIMULATOR_ROOT = "simulator/v1"
+
+
+class SimulatorTopics:
+    """Topics of the pile simulator's remote control, under ``simulator/v1``.
+
+    A root of its own: not under ``zigbee2mqtt/`` (Zigbee2MQTT would take them as its own)
+    and not under ``station/`` (no station service may ever act on a simulated car).
+    """
+
+    @staticmethod
+    def status() -> str:
+        """Retained: whether a simulator runs, and which layout it simulates; last will offline."""
+        return f"{SIMULATOR_ROOT}/status"
+
+    @staticmethod
+    def pile_control(pile: str) -> str:
+        """Commands for one simulated pile: plug or unplug the car, swipe a card, faults."""
+        return f"{SIMULATOR_ROOT}/piles/{pile}/control"
+
+    @staticmethod
+    def pile_controls() -> str:
+        """The filter for the control topics of every pile."""
+        return f"{SIMULATOR_ROOT}/piles/+/control"
+
+    @staticmethod
+    def pile_of_control_topic(topic: str) -> str | None:
+        """The pile a ``pile_control`` topic is about, or ``None`` if it is not one."""
+        prefix = f"{SIMULATOR_ROOT}/piles/"
+        suffix = "/control"
+        if not (topic.startswith(prefix) and topic.endswith(suffix)):
+            return None
+        pile = topic[len(prefix) : -len(suffix)]
+        return pile if is_pile_id(pile) else None

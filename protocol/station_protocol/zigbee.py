@@ -15,9 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstr
 MAX_PAYLOAD_BYTES = 16 * 1024
 """A pile message larger than this is refused unread (a pile state is a few hundred bytes)."""
 
-CardUid = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\x20-\x7e]+$")
-]
+CardUid = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\x20-\x7e]+$")]
 """A card id as the reader sends it: printable ASCII, 1 to 64 characters."""
 
 

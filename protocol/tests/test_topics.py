@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from station_protocol.ids import Layout, charger_of, pile_id
-from station_protocol.topics import StationTopics, ZigbeeTopicKind, ZigbeeTopics, unshare, shared
+from station_protocol.topics import StationTopics, ZigbeeTopicKind, ZigbeeTopics, shared, unshare
 from station_protocol.zigbee import BridgeState, OnlineState, PileState
 
 
@@ -28,7 +28,9 @@ def test_pile_lives_under_its_chargers_base_topic() -> None:
         ("zigbee2mqtt/c1/c1-p03/weird/deep", ZigbeeTopicKind.UNKNOWN, "c1-p03"),
     ],
 )
-def test_parse_classifies_every_topic(topic: str, kind: ZigbeeTopicKind, device: str | None) -> None:
+def test_parse_classifies_every_topic(
+    topic: str, kind: ZigbeeTopicKind, device: str | None
+) -> None:
     parsed = ZigbeeTopics.for_charger("c1").parse(topic)
     assert parsed.kind == kind
     assert parsed.device == device

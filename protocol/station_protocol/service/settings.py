@@ -35,16 +35,25 @@ class ServiceSettings(BaseSettings):
     def _require_credentials_when_secure(self) -> ServiceSettings:
         if self.secure and not (self.broker_username and self.broker_password):
             raise ValueError("secure mode needs broker_username and broker_password")
-        if self.secure and self.broker_password and self.broker_password.get_secret_value() in (
-            "changethis",
-            "secret",
-            "password",
+        if (
+            self.secure
+            and self.broker_password
+            and self.broker_password.get_secret_value()
+            in (
+                "changethis",
+                "secret",
+                "password",
+            )
         ):
             raise ValueError("refusing a default broker password in secure mode")
         return self
 
     def bus_options(
-        self, service: str, *, charger: str | None = None, status_topic: str | None = None,
+        self,
+        service: str,
+        *,
+        charger: str | None = None,
+        status_topic: str | None = None,
         session_expiry: int = 0,
     ) -> BusOptions:
         client_id = self.client_id or f"{service}-{socket.gethostname()}-{os.getpid()}"
@@ -55,9 +64,7 @@ class ServiceSettings(BaseSettings):
             charger=charger,
             status_topic=status_topic,
             username=self.broker_username,
-            password=(
-                self.broker_password.get_secret_value() if self.broker_password else None
-            ),
+            password=(self.broker_password.get_secret_value() if self.broker_password else None),
             keepalive=self.keepalive,
             session_expiry=session_expiry,
         )

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from station_protocol.service.app import serve
-
 from station_collector.core.config import Settings
 from station_collector.main import create_app
+from station_protocol.service.app import serve
 
 
 def main() -> None:

@@ -22,6 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+
+from station_collector import display
+from station_collector.core.config import Settings
+from station_collector.flow import Busy, Decision, Phase, PileFlow, Prompt, Stop, Verify
+from station_collector.metrics import CollectorMetrics
+from station_collector.readings import DropKind, PileReadings
 from station_protocol.bus import Bus, BusUnavailable, Incoming, RequestTimeout
 from station_protocol.ids import pile_id
 from station_protocol.messages import (
@@ -46,12 +52,6 @@ from station_protocol.zigbee import (
     PileState,
     encode,
 )
-
-from station_collector import display
-from station_collector.core.config import Settings
-from station_collector.flow import Busy, Decision, Phase, PileFlow, Prompt, Stop, Verify
-from station_collector.metrics import CollectorMetrics
-from station_collector.readings import DropKind, PileReadings
 
 log = logging.getLogger("station.collector")
 
@@ -79,7 +79,9 @@ class Collector:
         index = int(self.settings.charger[1:])
         for j in range(1, self.settings.piles + 1):
             pile = pile_id(index, j)
-            self.piles[pile] = Pile(PileFlow(pile, self.settings.pairing_window))
+            self.piles[pile] = Pile(
+                PileFlow(pile, self.settings.pairing_window, self.settings.repeat_window)
+            )
         self.topics = ZigbeeTopics.for_charger(self.settings.charger, self.settings.zigbee_root)
 
     @property

@@ -70,12 +70,15 @@ class PileFlow:
 
     pile_id: str
     window: float
+    repeat_window: float = 1.0
+    """A card reader repeats itself: the same card again within this many seconds is one swipe."""
     phase: Phase = Phase.IDLE
     gun_plugged: bool = False
     plug: Signal | None = None
     swipe_signal: Signal | None = None
     session_id: str | None = None
     card_uid: str | None = None
+    last_read: Signal | None = None
 
     def plugged(self, now: float) -> Decision:
         self.gun_plugged = True
@@ -97,6 +100,8 @@ class PileFlow:
         return None
 
     def swiped(self, card_uid: str, now: float) -> Decision:
+        if self._repeated(card_uid, now):
+            return None
         if self.phase is Phase.CHARGING:
             if card_uid != self.card_uid:
                 return Busy(card_uid)
@@ -109,6 +114,14 @@ class PileFlow:
             return self._pair(card_uid)
         self.swipe_signal = Signal(now, card_uid)
         return Prompt("gun")
+
+    def _repeated(self, card_uid: str, now: float) -> bool:
+        previous, self.last_read = self.last_read, Signal(now, card_uid)
+        return (
+            previous is not None
+            and previous.card_uid == card_uid
+            and now - previous.at < self.repeat_window
+        )
 
     def _pair(self, card_uid: str) -> Verify:
         self.phase = Phase.STARTING

@@ -7,14 +7,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
-from station_protocol.bus import Bus
-from station_protocol.service.health import health_router
-from station_protocol.topics import StationTopics
 
 from station_collector.api.routes import piles
 from station_collector.collector import Collector
 from station_collector.core.config import Settings
 from station_collector.metrics import CollectorMetrics
+from station_protocol.bus import Bus
+from station_protocol.service.health import health_router
+from station_protocol.topics import StationTopics
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -61,6 +61,21 @@ def charging(card: str = "CARD-1") -> tuple[PileFlow, str]:
     return pile, decision.session_id
 
 
+def test_a_repeated_read_within_the_repeat_window_is_one_swipe() -> None:
+    pile, session_id = charging()
+    assert pile.swiped("CARD-1", 1.5) is None  # the reader repeating the starting swipe
+    assert pile.phase is Phase.CHARGING
+    assert pile.swiped("CARD-1", 3.0) == Stop(session_id, StopReason.LOCAL)
+
+
+def test_a_repeated_read_while_starting_does_not_start_twice() -> None:
+    pile = flow()
+    pile.plugged(0.0)
+    assert isinstance(pile.swiped("CARD-1", 1.0), Verify)
+    assert pile.swiped("CARD-1", 1.2) is None
+    assert pile.swiped("CARD-1", 5.0) is None
+
+
 def test_second_swipe_of_the_same_card_stops_the_session() -> None:
     pile, session_id = charging()
     assert pile.swiped("CARD-1", 100.0) == Stop(session_id, StopReason.LOCAL)
@@ -98,8 +113,8 @@ def test_after_checkout_a_new_session_needs_a_new_plug() -> None:
 
 
 def test_each_pairing_gets_its_own_session_id() -> None:
-    first, first_id = charging()
-    second, second_id = charging()
+    _, first_id = charging()
+    _, second_id = charging()
     assert first_id != second_id
 
 

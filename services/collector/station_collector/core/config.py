@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+
 from station_protocol.ids import CHARGER_PATTERN
 from station_protocol.service.settings import ServiceSettings
 from station_protocol.topics import Z2M_ROOT
@@ -21,6 +22,8 @@ class Settings(ServiceSettings):
     port: int = Field(default=8121, ge=0, le=65535)
     pairing_window: float = Field(default=60.0, gt=0)
     """Seconds within which a plug and a swipe on the same pile pair, in either order."""
+    repeat_window: float = Field(default=1.0, ge=0)
+    """Seconds within which the same card on the same pile counts as one swipe."""
     t1: float = Field(default=1.0, gt=0)
     request_timeout: float = Field(default=5.0, gt=0)
     """Seconds to wait for verification or billing to answer one request."""
