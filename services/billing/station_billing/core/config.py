@@ -1,0 +1,52 @@
+"""Billing settings (``STATION_BILLING_*`` environment variables)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, StringConstraints, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from station_protocol.service.settings import ServiceSettings
+
+SERVICE = "billing"
+
+
+class Settings(ServiceSettings):
+    """How this station bills.
+
+    ``price_per_kwh`` is the price the driver pays per kWh. With ``vat_percent`` unset
+    (the default) the price carries no VAT, as OCPI reads an omitted ``vat``: the total
+    including VAT equals the total excluding it. Set ``vat_percent`` (13 for 13 %) only when
+    VAT is to be added on top of ``price_per_kwh``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="STATION_BILLING_", frozen=True, extra="ignore")
+
+    port: int = Field(default=8102, ge=0, le=65535)
+    data_dir: Path = Path(".station")
+    database_url: str = ""
+    """Default ``sqlite:///<data_dir>/billing.db``; a ``postgresql://`` URL works too."""
+    station_id: str = "station-1"
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
+    default_tariff_id: Annotated[str, StringConstraints(min_length=1, max_length=36)] = "default"
+    price_per_kwh: Decimal = Field(default=Decimal("1.20"), ge=0, allow_inf_nan=False)
+    vat_percent: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
+    time_zone: str = "Asia/Shanghai"
+    """IANA zone in which tariff restrictions (time bands, days) will be evaluated."""
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / f'{SERVICE}.db'}"

@@ -1,0 +1,190 @@
+"""Billing on the bus: session open and checkout requests from the collectors.
+
+Both are consumed through a shared subscription, so replicas split the work, and both are
+idempotent by session id, so a redelivered request changes nothing and gets the same
+answer. Order within a request: store, then reply, then publish the pile's retained
+session state, so that nobody learns of a session or a receipt the database does not hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from station_billing.checkout import close_session
+from station_billing.core.clock import Clock
+from station_billing.metrics import BillingMetrics, MessageKind
+from station_billing.models import ChargingSession
+from station_billing.store import (
+    CompleteOutcome,
+    OpenOutcome,
+    OpenResult,
+    SessionStore,
+    stored_receipt,
+)
+from station_protocol.bus import Bus, Incoming
+from station_protocol.messages import (
+    CheckoutReply,
+    CheckoutRequest,
+    PileSession,
+    SessionOpenReply,
+    SessionOpenRequest,
+    SessionStatus,
+    StopReason,
+)
+from station_protocol.ocpi import Tariff
+from station_protocol.topics import StationTopics, shared
+
+log = logging.getLogger("station.billing.handlers")
+
+M = TypeVar("M", bound=BaseModel)
+
+SHARE_GROUP = "billing"
+UNKNOWN_SESSION = "unknown session"
+
+OPEN_ERRORS = {
+    OpenOutcome.PILE_BUSY: "pile {pile_id} already has an active session",
+    OpenOutcome.ALREADY_COMPLETED: "session {session_id} is already completed",
+    OpenOutcome.ID_TAKEN: "session id {session_id} is already used on another pile or card",
+}
+
+
+@dataclass(frozen=True)
+class SessionHandlers:
+    bus: Bus
+    store: SessionStore
+    tariff: Tariff
+    """The tariff new sessions open with (each session keeps its own frozen copy)."""
+    metrics: BillingMetrics
+    clock: Clock
+    station_id: str
+
+    def register(self) -> None:
+        self.bus.add_route(
+            shared(SHARE_GROUP, StationTopics.session_open_requests()), self.on_session_open
+        )
+        self.bus.add_route(shared(SHARE_GROUP, StationTopics.checkout_requests()), self.on_checkout)
+
+    async def on_session_open(self, message: Incoming) -> None:
+        request = self._read(SessionOpenRequest, message, MessageKind.SESSION_OPEN)
+        if request is None:
+            return
+        result = await asyncio.to_thread(self.store.open, request, self.clock(), self.tariff)
+        extra = _ids(request.session_id, request.pile_id, request.card_uid)
+        if result.outcome is OpenOutcome.OPENED:
+            self.metrics.sessions_opened.inc()
+            log.info("session opened", extra={**extra, "meter_start": str(request.meter_start)})
+        elif result.outcome is not OpenOutcome.ALREADY_OPEN:
+            log.warning("session not opened", extra={**extra, "reason": result.outcome.value})
+        await self.bus.reply(message, _open_reply(request, result))
+        if result.outcome in (OpenOutcome.OPENED, OpenOutcome.ALREADY_OPEN):
+            # Published again on a redelivery too: the first publish may have been lost.
+            await self._publish_pile_session(result.session)
+
+    async def on_checkout(self, message: Incoming) -> None:
+        request = self._read(CheckoutRequest, message, MessageKind.CHECKOUT)
+        if request is None:
+            return
+        session = await asyncio.to_thread(self.store.get, request.session_id)
+        if session is not None and session.status == SessionStatus.ACTIVE.value:
+            session = await self._complete(session, request)
+        if session is None:
+            log.warning(
+                "checkout for an unknown session",
+                extra=_ids(request.session_id, request.pile_id, None),
+            )
+            reply = CheckoutReply(session_id=request.session_id, ok=False, error=UNKNOWN_SESSION)
+            await self.bus.reply(message, reply)
+            return
+        await self._reply_receipt(message, session)
+
+    async def _complete(
+        self, session: ChargingSession, request: CheckoutRequest
+    ) -> ChargingSession | None:
+        """Price and store the record; the stored row (this one's or a racing replica's)."""
+        if session.pile_id != request.pile_id:
+            log.warning(
+                "checkout names another pile than the session's; billing the session's",
+                extra={**_extra(session), "request_pile_id": request.pile_id},
+            )
+        closing = close_session(session, request, self.clock(), self.station_id)
+        result = await asyncio.to_thread(self.store.complete, closing)
+        if result.outcome is CompleteOutcome.COMPLETED:
+            self.metrics.sessions_completed.inc()
+            log.info(
+                "session completed",
+                extra={
+                    **_extra(session),
+                    "total_energy": str(closing.total_energy),
+                    "total_cost": str(closing.total_cost.incl_vat),
+                },
+            )
+        return result.session
+
+    async def _reply_receipt(self, message: Incoming, session: ChargingSession) -> None:
+        """Send the stored receipt: the same bytes however often the checkout comes."""
+        receipt = stored_receipt(session)
+        await self.bus.reply(
+            message, CheckoutReply(session_id=session.id, ok=receipt is not None, receipt=receipt)
+        )
+        latest = await asyncio.to_thread(self.store.latest_on_pile, session.pile_id)
+        if latest is not None and latest.id == session.id:
+            # Never over a newer session on the same pile: the retained state is the pile's now.
+            await self._publish_pile_session(session)
+
+    async def _publish_pile_session(self, session: ChargingSession) -> None:
+        await self.bus.publish(
+            StationTopics.pile_session(session.pile_id),
+            pile_session(session),
+            qos=1,
+            retain=True,
+        )
+
+    def _read(self, model: type[M], message: Incoming, kind: MessageKind) -> M | None:
+        try:
+            return model.model_validate_json(message.payload)
+        except ValidationError as exc:
+            self.metrics.dropped_messages.labels(kind.value).inc()
+            log.warning(
+                "malformed message dropped",
+                extra={
+                    "topic": message.topic,
+                    "kind": kind.value,
+                    "errors": exc.error_count(),
+                    "error": str(exc.errors(include_url=False, include_input=False)[:3]),
+                },
+            )
+            return None
+
+
+def pile_session(session: ChargingSession) -> PileSession:
+    return PileSession(
+        session_id=session.id,
+        pile_id=session.pile_id,
+        card_uid=session.card_uid,
+        status=SessionStatus(session.status),
+        started_at=session.started_at,
+        stopped_at=session.stopped_at,
+        stop_reason=StopReason(session.stop_reason) if session.stop_reason else None,
+    )
+
+
+def _open_reply(request: SessionOpenRequest, result: OpenResult) -> SessionOpenReply:
+    if result.outcome in (OpenOutcome.OPENED, OpenOutcome.ALREADY_OPEN):
+        return SessionOpenReply(session_id=request.session_id, opened=True)
+    error = OPEN_ERRORS[result.outcome].format(
+        pile_id=request.pile_id, session_id=request.session_id
+    )
+    return SessionOpenReply(session_id=request.session_id, opened=False, error=error)
+
+
+def _ids(session_id: str, pile_id: str, card_uid: str | None) -> dict[str, str | None]:
+    return {"session_id": session_id, "pile_id": pile_id, "card_uid": card_uid}
+
+
+def _extra(session: ChargingSession) -> dict[str, str | None]:
+    return _ids(session.id, session.pile_id, session.card_uid)

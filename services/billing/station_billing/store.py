@@ -1,0 +1,185 @@
+"""Sessions and charging records in billing's database.
+
+Every write is idempotent by session id, because the bus delivers at least once and a
+second billing replica may see the same request: opening twice opens once, completing
+twice bills once. The database itself decides the races (a primary key, a partial unique
+index, a conditional UPDATE), not a lock in this process.
+
+Blocking SQLAlchemy calls: the bus handlers run them in a worker thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Engine, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from station_billing.checkout import Closing
+from station_billing.models import ChargingSession
+from station_protocol.messages import Receipt, SessionOpenRequest, SessionStatus
+from station_protocol.ocpi import Tariff
+
+
+class OpenOutcome(StrEnum):
+    OPENED = "opened"
+    ALREADY_OPEN = "already_open"
+    """The same session was opened before (a redelivered request): nothing changes."""
+    ALREADY_COMPLETED = "already_completed"
+    PILE_BUSY = "pile_busy"
+    """Another session is active on the pile."""
+    ID_TAKEN = "id_taken"
+    """The session id belongs to a session of another pile or card."""
+
+
+@dataclass(frozen=True)
+class OpenResult:
+    outcome: OpenOutcome
+    session: ChargingSession
+    """The session opened, or the one that stands in the way."""
+
+
+class CompleteOutcome(StrEnum):
+    COMPLETED = "completed"
+    ALREADY_COMPLETED = "already_completed"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class CompleteResult:
+    outcome: CompleteOutcome
+    session: ChargingSession | None = None
+
+
+@dataclass(frozen=True)
+class SessionFilter:
+    pile_id: str | None = None
+    card_uid: str | None = None
+    status: SessionStatus | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class SessionStore:
+    engine: Engine
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def ping(self) -> bool:
+        with self.engine.connect() as connection:
+            return connection.execute(text("SELECT 1")).scalar() == 1
+
+    def get(self, session_id: str) -> ChargingSession | None:
+        with self._session() as db:
+            return db.get(ChargingSession, session_id)
+
+    def find(self, query: SessionFilter) -> list[ChargingSession]:
+        """Newest first."""
+        statement = select(ChargingSession)
+        if query.pile_id is not None:
+            statement = statement.where(col(ChargingSession.pile_id) == query.pile_id)
+        if query.card_uid is not None:
+            statement = statement.where(col(ChargingSession.card_uid) == query.card_uid)
+        if query.status is not None:
+            statement = statement.where(col(ChargingSession.status) == query.status.value)
+        statement = statement.order_by(
+            col(ChargingSession.started_at).desc(), col(ChargingSession.id).desc()
+        ).limit(query.limit)
+        with self._session() as db:
+            return list(db.exec(statement).all())
+
+    def latest_on_pile(self, pile_id: str) -> ChargingSession | None:
+        found = self.find(SessionFilter(pile_id=pile_id, limit=1))
+        return found[0] if found else None
+
+    def open(self, request: SessionOpenRequest, started_at: datetime, tariff: Tariff) -> OpenResult:
+        """Open the session of ``request`` with ``tariff`` frozen into it."""
+        existing = self._blocking(request)
+        if existing is not None:
+            return existing
+        row = ChargingSession(
+            id=request.session_id,
+            pile_id=request.pile_id,
+            card_uid=request.card_uid,
+            status=SessionStatus.ACTIVE.value,
+            started_at=started_at,
+            meter_start=request.meter_start,
+            currency=tariff.currency,
+            tariff_id=tariff.id,
+            tariff=tariff.model_dump_json(),
+        )
+        try:
+            with self._session() as db:
+                db.add(row)
+                db.commit()
+        except IntegrityError:
+            # Another replica got there between our check and our insert: its row decides.
+            raced = self._blocking(request)
+            if raced is None:
+                raise
+            return raced
+        return OpenResult(OpenOutcome.OPENED, row)
+
+    def _blocking(self, request: SessionOpenRequest) -> OpenResult | None:
+        """What already stands for or against opening ``request``, if anything."""
+        with self._session() as db:
+            same_id = db.get(ChargingSession, request.session_id)
+            if same_id is not None:
+                return OpenResult(_outcome_for_same_id(same_id, request), same_id)
+            active = db.exec(
+                select(ChargingSession).where(
+                    col(ChargingSession.pile_id) == request.pile_id,
+                    col(ChargingSession.status) == SessionStatus.ACTIVE.value,
+                )
+            ).first()
+        if active is not None:
+            return OpenResult(OpenOutcome.PILE_BUSY, active)
+        return None
+
+    def complete(self, closing: Closing) -> CompleteResult:
+        """Write the record and its receipt in one statement, only if still active.
+
+        The conditional UPDATE is what makes a redelivered or raced checkout bill once: the
+        second one matches no active row and gets the stored record back instead.
+        """
+        statement = (
+            update(ChargingSession)
+            .where(
+                col(ChargingSession.id) == closing.session_id,
+                col(ChargingSession.status) == SessionStatus.ACTIVE.value,
+            )
+            .values(
+                status=SessionStatus.COMPLETED.value,
+                stopped_at=closing.stopped_at,
+                stop_reason=closing.stop_reason.value,
+                meter_stop=closing.meter_stop,
+                total_energy=closing.total_energy,
+                cost_excl_vat=closing.total_cost.excl_vat,
+                cost_incl_vat=closing.total_cost.incl_vat,
+                receipt=closing.receipt.model_dump_json(),
+            )
+        )
+        with self._session() as db:
+            changed = db.exec(statement).rowcount
+            db.commit()
+        stored = self.get(closing.session_id)
+        if stored is None:
+            return CompleteResult(CompleteOutcome.UNKNOWN)
+        outcome = CompleteOutcome.COMPLETED if changed else CompleteOutcome.ALREADY_COMPLETED
+        return CompleteResult(outcome, stored)
+
+
+def _outcome_for_same_id(session: ChargingSession, request: SessionOpenRequest) -> OpenOutcome:
+    if (session.pile_id, session.card_uid) != (request.pile_id, request.card_uid):
+        return OpenOutcome.ID_TAKEN
+    if session.status == SessionStatus.ACTIVE.value:
+        return OpenOutcome.ALREADY_OPEN
+    return OpenOutcome.ALREADY_COMPLETED
+
+
+def stored_receipt(session: ChargingSession) -> Receipt | None:
+    return Receipt.model_validate_json(session.receipt) if session.receipt else None

@@ -1,0 +1,235 @@
+"""Billing under test: the real app (lifespan, bus, SQLite) against the test mosquitto.
+
+The test plays the collector: it sends open and checkout requests over the bus exactly as a
+collector does, and reads what billing stored through its REST API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from station_billing.core.config import Settings
+from station_billing.main import create_app
+from station_protocol.bus import BrokerAddress, Bus, BusOptions
+from station_protocol.messages import (
+    CheckoutReply,
+    CheckoutRequest,
+    PileSession,
+    SessionOpenReply,
+    SessionOpenRequest,
+    StopReason,
+)
+from station_protocol.topics import StationTopics
+from station_tools.mosquitto import Mosquitto
+
+
+@dataclass
+class StationClock:
+    """The billing service's clock, moved by the test (charging takes minutes, tests don't)."""
+
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 30, 6, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class Collector:
+    """The collector's side of the billing bus."""
+
+    bus: Bus
+
+    async def open(
+        self, session_id: str, pile_id: str, card_uid: str, meter_start: str
+    ) -> SessionOpenReply:
+        request = SessionOpenRequest(
+            session_id=session_id,
+            pile_id=pile_id,
+            card_uid=card_uid,
+            meter_start=Decimal(meter_start),
+        )
+        answer = await self.bus.request(StationTopics.session_open_requests(), request)
+        return SessionOpenReply.model_validate_json(answer)
+
+    async def checkout(
+        self,
+        session_id: str,
+        pile_id: str,
+        meter_stop: str | None,
+        stop_reason: StopReason = StopReason.LOCAL,
+    ) -> CheckoutReply:
+        request = CheckoutRequest(
+            session_id=session_id,
+            pile_id=pile_id,
+            meter_stop=Decimal(meter_stop) if meter_stop is not None else None,
+            stop_reason=stop_reason,
+        )
+        answer = await self.bus.request(StationTopics.checkout_requests(), request)
+        return CheckoutReply.model_validate_json(answer)
+
+    async def checkout_raw(self, session_id: str, pile_id: str, meter_stop: str) -> bytes:
+        request = CheckoutRequest(
+            session_id=session_id,
+            pile_id=pile_id,
+            meter_stop=Decimal(meter_stop),
+            stop_reason=StopReason.LOCAL,
+        )
+        return await self.bus.request(StationTopics.checkout_requests(), request)
+
+
+@dataclass
+class Billing:
+    app: FastAPI
+    http: httpx.AsyncClient
+    clock: StationClock
+
+    async def session(self, session_id: str) -> dict[str, Any]:
+        response = await self.http.get(f"/api/v1/sessions/{session_id}")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def sessions(self, **query: str) -> list[dict[str, Any]]:
+        response = await self.http.get("/api/v1/sessions", params=query)
+        assert response.status_code == 200, response.text
+        body: list[dict[str, Any]] = response.json()
+        return body
+
+    async def metric(self, name: str, labels: str | None = None) -> float:
+        """A sample of ``/metrics`` (all label sets summed unless ``labels``); 0 if unwritten."""
+        text = (await self.http.get("/metrics")).text
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith("#"):
+                continue
+            series, _, value = line.rpartition(" ")
+            metric, _, label_text = series.partition("{")
+            if metric == name and (labels is None or label_text.rstrip("}") == labels):
+                total += float(value)
+        return total
+
+
+@pytest.fixture(scope="session")
+def pile_numbers() -> Iterator[int]:
+    """Every test charges on piles of its own: retained session states outlive a test."""
+    return itertools.count(1)
+
+
+@pytest.fixture
+def new_pile(pile_numbers: Iterator[int]) -> Any:
+    def make() -> str:
+        number = next(pile_numbers)
+        return f"c{100 + number // 100}-p{number % 100:02d}"
+
+    return make
+
+
+@pytest.fixture
+def clock() -> StationClock:
+    return StationClock()
+
+
+@pytest.fixture
+def settings(mosquitto: Mosquitto, tmp_path: Path) -> Settings:
+    return Settings(
+        broker=mosquitto.url,
+        data_dir=tmp_path / "billing",
+        client_id=f"billing-test-{uuid.uuid4().hex[:8]}",
+    )
+
+
+@asynccontextmanager
+async def running_billing(settings: Settings, clock: StationClock) -> AsyncIterator[Billing]:
+    """Billing in this process, lifespan and all, connected and subscribed when it yields."""
+    app = create_app(settings, clock=clock)
+    async with app.router.lifespan_context(app):
+        await app.state.runtime.bus.wait_connected(10)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://billing") as http:
+            yield Billing(app, http, clock)
+
+
+@pytest.fixture
+async def billing(settings: Settings, clock: StationClock) -> AsyncIterator[Billing]:
+    async with running_billing(settings, clock) as running:
+        yield running
+
+
+@asynccontextmanager
+async def collector_on(broker_url: str) -> AsyncIterator[Collector]:
+    name = f"test-collector-{uuid.uuid4().hex[:8]}"
+    options = BusOptions(broker=BrokerAddress.parse(broker_url), client_id=name, service=name)
+    async with Bus(options) as bus:
+        await bus.wait_connected(10)
+        yield Collector(bus)
+
+
+@pytest.fixture
+def collector_for() -> Any:
+    """``async with collector_for(broker_url)``: a collector on a broker of the test's choice."""
+    return collector_on
+
+
+@pytest.fixture
+async def collector(mosquitto: Mosquitto) -> AsyncIterator[Collector]:
+    async with collector_on(mosquitto.url) as running:
+        yield running
+
+
+@dataclass
+class RetainedSessions:
+    """Reads the retained per-pile session topic as a newcomer (a display board) would."""
+
+    broker: Mosquitto
+
+    async def now(self, pile_id: str) -> PileSession | None:
+        async with aiomqtt.Client("127.0.0.1", self.broker.port) as client:
+            await client.subscribe(StationTopics.pile_session(pile_id), qos=1)
+            try:
+                async with asyncio.timeout(0.5):
+                    async for message in client.messages:
+                        assert isinstance(message.payload, bytes)
+                        return PileSession.model_validate_json(message.payload)
+            except TimeoutError:
+                return None
+        return None
+
+    async def eventually(self, pile_id: str, status: str, timeout: float = 5.0) -> PileSession:
+        """The retained session of ``pile_id`` once its status is ``status``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            seen = await self.now(pile_id)
+            if seen is not None and seen.status == status:
+                return seen
+            if loop.time() > deadline:
+                raise AssertionError(f"retained session of {pile_id} never {status}: {seen}")
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def retained(mosquitto: Mosquitto) -> RetainedSessions:
+    return RetainedSessions(mosquitto)
+
+
+@pytest.fixture
+def start_billing() -> Any:
+    """``async with start_billing(settings, clock)``: another billing life on the same data."""
+    return running_billing
