@@ -1,0 +1,1 @@
+"""The verification service: cards, their prepaid ledger, and may-this-card-charge answers."""

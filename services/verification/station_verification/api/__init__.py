@@ -1,0 +1,1 @@
+"""The REST API of the verification service (cards and their top-ups)."""

@@ -1,0 +1,102 @@
+"""Request and response bodies of the REST API.
+
+Money travels as a decimal string (``"12.50"``); a JSON number is refused, since a client
+that sends one has already passed the amount through a float.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from station_protocol.zigbee import CardUid
+from station_verification.cards import CardView
+from station_verification.models import CardStatus
+from station_verification.money import MONEY_PLACES, money_text
+
+_DECIMAL_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+
+
+def _decimal_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError('money must be a decimal string such as "12.50"')
+    if not _DECIMAL_TEXT.match(value):
+        raise ValueError(f'money must be a plain decimal such as "12.50", got {value!r}')
+    return value
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_text),
+    Field(max_digits=14 + MONEY_PLACES, decimal_places=MONEY_PLACES, allow_inf_nan=False),
+]
+Holder = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Reference = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\x20-\x7e]+$")
+]
+
+
+class _Body(BaseModel):
+    # A misspelt field ("expiry") must fail loudly instead of silently doing nothing.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CardCreate(_Body):
+    uid: CardUid
+    holder: Holder
+    status: CardStatus = CardStatus.ACTIVE
+    expires_at: AwareDatetime | None = None
+    balance: Annotated[Money, Field(ge=0)] = Decimal("0")
+    """The opening balance: the card's first ledger entry."""
+
+
+class CardUpdate(_Body):
+    """Block, unblock, or change the expiry; ``"expires_at": null`` removes the expiry."""
+
+    status: CardStatus | None = None
+    expires_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _status_is_not_null(self) -> Self:
+        if "status" in self.model_fields_set and self.status is None:
+            raise ValueError("status may be active or blocked, not null")
+        return self
+
+
+class TopUp(_Body):
+    amount: Annotated[Money, Field(gt=0)]
+    reference: Reference | None = None
+    """The payment's reference; sending the same one again books the top-up once."""
+
+
+class CardOut(BaseModel):
+    uid: str
+    holder: str
+    status: CardStatus
+    expires_at: datetime | None
+    balance: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, view: CardView) -> CardOut:
+        card = view.card
+        return cls(
+            uid=card.uid,
+            holder=card.holder,
+            status=CardStatus(card.status),
+            expires_at=card.expires_at,
+            balance=money_text(view.balance),
+            created_at=card.created_at,
+        )

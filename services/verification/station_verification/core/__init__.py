@@ -1,0 +1,1 @@
+"""Settings and the other pieces every part of the service starts from."""

@@ -1,0 +1,48 @@
+"""The service's Prometheus metrics, on the app's own registry (no process-wide state)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from prometheus_client import CollectorRegistry, Counter
+
+from station_protocol.messages import VerificationResult
+
+
+class DropKind(StrEnum):
+    """Why a bus message was dropped unanswered."""
+
+    MALFORMED_REQUEST = "malformed_request"
+    NO_RESPONSE_TOPIC = "no_response_topic"
+    SESSION_CONFLICT = "session_conflict"
+    MALFORMED_PILE_SESSION = "malformed_pile_session"
+
+
+@dataclass(frozen=True)
+class VerificationMetrics:
+    verifications: Counter
+    dropped: Counter
+
+    @classmethod
+    def on(cls, registry: CollectorRegistry) -> VerificationMetrics:
+        metrics = cls(
+            verifications=Counter(
+                "station_verification_verifications",
+                "Verification answers given, by result",
+                ["result"],
+                registry=registry,
+            ),
+            dropped=Counter(
+                "station_verification_dropped_messages",
+                "Bus messages dropped unanswered (logged), by kind",
+                ["kind"],
+                registry=registry,
+            ),
+        )
+        # Every series exists from the start, so that a rate over it is never "no data".
+        for result in VerificationResult:
+            metrics.verifications.labels(result.value)
+        for kind in DropKind:
+            metrics.dropped.labels(kind.value)
+        return metrics
