@@ -126,6 +126,34 @@ class PileSession(_Message):
     stop_reason: StopReason | None = None
 
 
+class StopRequest(_Message):
+    """Billing -> a collector: stop this session's charge and check it out as usual.
+
+    The collector carries it out exactly like a second swipe (stop the pile, take its final
+    meter reading, check out), so that every stop is priced from the same readings.
+    """
+
+    session_id: SessionId
+    pile_id: PileId
+    reason: StopReason
+
+
+class MeterReading(_Message):
+    """A pile's meter as its collector saw it; billing times it with its own clock.
+
+    ``session_id`` is the session the collector believes is charging, if any. Readings that
+    went backwards are not forwarded (they are counted and reported as a meter anomaly).
+    """
+
+    pile_id: PileId
+    session_id: SessionId | None = None
+    energy: Decimal = Field(ge=0, allow_inf_nan=False)
+    power: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
+    current: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
+    charging: bool | None = None
+    gun_plugged: bool | None = None
+
+
 class ServiceStatus(_Message):
     """Retained status of a service or collector; its MQTT last will writes ``offline``."""
 

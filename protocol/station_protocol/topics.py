@@ -150,6 +150,28 @@ class StationTopics:
         return f"{STATION_ROOT}/billing/checkout"
 
     @staticmethod
+    def collector_stop_requests(charger: str) -> str:
+        """Billing (operator, balance used up) -> the collector: stop this session's charge."""
+        return f"{STATION_ROOT}/collectors/{charger}/stop"
+
+    @staticmethod
+    def pile_meter(pile: str) -> str:
+        """The pile's meter readings, forwarded by its collector (checked, never backwards)."""
+        return f"{STATION_ROOT}/piles/{pile}/meter"
+
+    @staticmethod
+    def pile_meters() -> str:
+        return f"{STATION_ROOT}/piles/+/meter"
+
+    @staticmethod
+    def pile_of_meter_topic(topic: str) -> str | None:
+        prefix, suffix = f"{STATION_ROOT}/piles/", "/meter"
+        if not (topic.startswith(prefix) and topic.endswith(suffix)):
+            return None
+        pile = topic[len(prefix) : -len(suffix)]
+        return pile if is_pile_id(pile) else None
+
+    @staticmethod
     def pile_session(pile: str) -> str:
         """Retained: the session on a pile (active, or the last one completed)."""
         return f"{STATION_ROOT}/sessions/{pile}"

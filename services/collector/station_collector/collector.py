@@ -14,6 +14,7 @@ reading -> billing prices and stores the record -> the receipt goes to the displ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -33,11 +34,13 @@ from station_protocol.ids import pile_id
 from station_protocol.messages import (
     CheckoutReply,
     CheckoutRequest,
+    MeterReading,
     PileSession,
     SessionOpenReply,
     SessionOpenRequest,
     SessionStatus,
     StopReason,
+    StopRequest,
     VerificationReply,
     VerificationRequest,
     VerificationResult,
@@ -93,6 +96,9 @@ class Collector:
         self.bus.add_route(self.topics.pile("+"), self.on_zigbee)
         self.bus.add_route(self.topics.pile_availability("+"), self.on_zigbee)
         self.bus.add_route(StationTopics.pile_sessions(), self.on_pile_session)
+        self.bus.add_route(
+            StationTopics.collector_stop_requests(self.charger), self.on_stop_request
+        )
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -115,8 +121,11 @@ class Collector:
         if state is None:
             return
         previous_gun = pile.readings.gun
-        for kind in pile.readings.update(state):
+        refused = pile.readings.update(state)
+        for kind in refused:
             self._drop(pile_id, kind)
+        if state.energy is not None and DropKind.ENERGY_BACKWARDS not in refused:
+            self._spawn(self._forward_meter(pile))
         now = time.monotonic()
         if state.gun is not None and state.gun != previous_gun:
             plugged = state.gun == "plugged"
@@ -165,6 +174,39 @@ class Collector:
             stop = ChargeCommand(charge="stop", session_id=session.session_id)
             self._spawn(self._command(flow.pile_id, stop))
             flow.checked_out()
+
+    async def on_stop_request(self, message: Incoming) -> None:
+        """Billing asks for a stop (operator, balance used up): the same path as a swipe."""
+        try:
+            request = StopRequest.model_validate_json(message.payload)
+        except ValidationError:
+            log.warning("unreadable stop request", extra={"collector": self.charger})
+            return
+        pile = self.piles.get(request.pile_id)
+        if pile is None or pile.flow.session_id != request.session_id:
+            log.warning(
+                "stop request for a session not charging here",
+                extra={"pile_id": request.pile_id, "session_id": request.session_id},
+            )
+            return
+        self._decide(pile, pile.flow.stop_requested(request.reason))
+
+    async def _forward_meter(self, pile: Pile) -> None:
+        readings = pile.readings
+        if readings.energy is None:
+            return
+        reading = MeterReading(
+            pile_id=pile.flow.pile_id,
+            session_id=pile.flow.session_id,
+            energy=readings.energy,
+            power=readings.power,
+            current=readings.current,
+            charging=readings.charging,
+            gun_plugged=readings.gun == "plugged" if readings.gun is not None else None,
+        )
+        with contextlib.suppress(BusUnavailable):
+            # Telemetry: billing prices from the readings it has; a lost one is not a lost kWh.
+            await self.bus.publish(StationTopics.pile_meter(pile.flow.pile_id), reading, qos=0)
 
     def _drop(self, pile_id: str, kind: DropKind) -> None:
         """Count every refused message; log it once per pile and kind, not once per message."""

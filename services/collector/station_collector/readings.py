@@ -28,6 +28,8 @@ class DropKind(StrEnum):
 @dataclass
 class PileReadings:
     energy: Decimal | None = None
+    power: Decimal | None = None
+    current: Decimal | None = None
     gun: Gun | None = None
     charging: bool | None = None
     error_code: ChargePointErrorCode | None = None
@@ -42,6 +44,10 @@ class PileReadings:
                 refused.append(DropKind.ENERGY_BACKWARDS)
             else:
                 self.energy = state.energy
+        if state.power is not None:
+            self.power = state.power
+        if state.current is not None:
+            self.current = state.current
         if state.gun is not None:
             self.gun = state.gun
         if state.charging is not None:

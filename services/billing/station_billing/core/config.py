@@ -35,6 +35,8 @@ class Settings(ServiceSettings):
     default_tariff_id: Annotated[str, StringConstraints(min_length=1, max_length=36)] = "default"
     price_per_kwh: Decimal = Field(default=Decimal("1.20"), ge=0, allow_inf_nan=False)
     vat_percent: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
+    operator_stop_wait: float = Field(default=15.0, ge=0)
+    """Seconds ``POST /sessions/{id}/stop`` waits for the collector's checkout before 202."""
     time_zone: str = "Asia/Shanghai"
     """IANA zone in which tariff restrictions (time bands, days) will be evaluated."""
 

@@ -6,14 +6,21 @@ stalls the bus loop that shares the event loop.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import JSONResponse
 
-from station_billing.api.deps import StoreDep
+from station_billing.api.deps import BusDep, SettingsDep, StoreDep
 from station_billing.api.schemas import SessionView
 from station_billing.store import SessionFilter, stored_receipt
-from station_protocol.messages import Receipt, SessionStatus
+from station_protocol.bus import BusUnavailable
+from station_protocol.ids import charger_of
+from station_protocol.messages import Receipt, SessionStatus, StopReason, StopRequest
+from station_protocol.topics import StationTopics
+
+STOP_POLL = 0.1
 
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
 
@@ -49,3 +56,39 @@ def get_receipt(store: StoreDep, session_id: str) -> Receipt:
     if receipt is None:
         raise HTTPException(status_code=404, detail=f"session {session_id} is not completed")
     return receipt
+
+
+@router.post("/{session_id}/stop", responses={202: {"model": SessionView}})
+async def stop_session(
+    store: StoreDep, bus: BusDep, settings: SettingsDep, session_id: str
+) -> SessionView | JSONResponse:
+    """Operator stop (lost card, broken reader): the collector stops the pile and checks out.
+
+    The stop goes the same way as a second swipe, so the record is priced from the pile's
+    final meter reading. 200 with the record once it is stored; 202 with the session if the
+    collector has not checked it out within ``operator_stop_wait`` seconds (it goes on).
+    A session already completed is returned as it is: stopping twice bills once.
+    """
+    session = await asyncio.to_thread(store.get, session_id)
+    if session is None:
+        raise HTTPException(status_code=404, detail=f"no session {session_id}")
+    if session.status != SessionStatus.ACTIVE:
+        return SessionView.of(session)
+    request = StopRequest(
+        session_id=session_id, pile_id=session.pile_id, reason=StopReason.OPERATOR
+    )
+    try:
+        await bus.publish(
+            StationTopics.collector_stop_requests(charger_of(session.pile_id)), request
+        )
+    except BusUnavailable as exc:
+        raise HTTPException(status_code=503, detail="station broker unavailable") from exc
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.operator_stop_wait
+    while loop.time() < deadline:
+        await asyncio.sleep(STOP_POLL)
+        session = await asyncio.to_thread(store.get, session_id)
+        if session is not None and session.status != SessionStatus.ACTIVE:
+            return SessionView.of(session)
+    assert session is not None
+    return JSONResponse(SessionView.of(session).model_dump(mode="json"), status_code=202)
