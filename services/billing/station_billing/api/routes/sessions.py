@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, HTTPException, Query, Response
 
 from station_billing.api.deps import BusDep, SettingsDep, StoreDep
 from station_billing.api.schemas import SessionView
@@ -60,8 +59,8 @@ def get_receipt(store: StoreDep, session_id: str) -> Receipt:
 
 @router.post("/{session_id}/stop", responses={202: {"model": SessionView}})
 async def stop_session(
-    store: StoreDep, bus: BusDep, settings: SettingsDep, session_id: str
-) -> SessionView | JSONResponse:
+    store: StoreDep, bus: BusDep, settings: SettingsDep, session_id: str, response: Response
+) -> SessionView:
     """Operator stop (lost card, broken reader): the collector stops the pile and checks out.
 
     The stop goes the same way as a second swipe, so the record is priced from the pile's
@@ -91,4 +90,5 @@ async def stop_session(
         if session is not None and session.status != SessionStatus.ACTIVE:
             return SessionView.of(session)
     assert session is not None
-    return JSONResponse(SessionView.of(session).model_dump(mode="json"), status_code=202)
+    response.status_code = 202
+    return SessionView.of(session)
