@@ -154,6 +154,45 @@ class MeterReading(_Message):
     gun_plugged: bool | None = None
 
 
+class CollectorBreath(_Message):
+    """Collector -> local server every T1 (req/resp): I am alive; are you?
+
+    The faults service answers each with :class:`BreathAck`; a collector whose breaths stop
+    arriving is disconnected from the local server, and one that gets no answers reports
+    ``local_server_unreachable``.
+    """
+
+    charger: ChargerId
+    seq: int = Field(ge=0)
+    sent_at: AwareDatetime
+    t1: float = Field(gt=0)
+    """The collector's breath period, so the server knows when a breath is overdue."""
+
+
+class BreathAck(_Message):
+    charger: ChargerId
+    seq: int = Field(ge=0)
+
+
+class FaultReport(_Message):
+    """A collector's retained word on one condition of one source (a pile or itself).
+
+    ``active`` true raises, false clears; the faults service turns it into a bulletin from
+    the fault catalogue. ``since`` is when the condition began as the collector saw it (for
+    a silent pile: its last answered breath), ``detected_at`` when it was decided.
+    """
+
+    charger: ChargerId
+    source: str
+    """The pile id, or the charger id for a condition of the collector itself."""
+    pile_id: PileId | None = None
+    code: str = Field(min_length=1, max_length=64)
+    active: bool
+    since: AwareDatetime
+    detected_at: AwareDatetime
+    detail: dict[str, str] = Field(default_factory=dict)
+
+
 class ServiceStatus(_Message):
     """Retained status of a service or collector; its MQTT last will writes ``offline``."""
 

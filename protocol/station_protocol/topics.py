@@ -8,10 +8,11 @@ The README of this package has the whole tree as a table.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from station_protocol.ids import is_pile_id
+from station_protocol.ids import CHARGER_PATTERN, is_pile_id
 
 Z2M_ROOT = "zigbee2mqtt"
 STATION_ROOT = "station/v1"
@@ -127,6 +128,41 @@ class StationTopics:
     @staticmethod
     def collector_breath(charger: str) -> str:
         return f"{STATION_ROOT}/collectors/{charger}/breath"
+
+    @staticmethod
+    def collector_breaths() -> str:
+        return f"{STATION_ROOT}/collectors/+/breath"
+
+    @staticmethod
+    def collector_faults(charger: str) -> str:
+        """The filter for every fault report of one collector."""
+        return f"{STATION_ROOT}/collectors/{charger}/faults/#"
+
+    @staticmethod
+    def all_collector_faults() -> str:
+        return f"{STATION_ROOT}/collectors/+/faults/#"
+
+    @staticmethod
+    def collector_fault(charger: str, source: str, code: str) -> str:
+        """Retained: one condition a collector sees on ``source`` (a pile or itself)."""
+        return f"{STATION_ROOT}/collectors/{charger}/faults/{source}/{code}"
+
+    @staticmethod
+    def collector_statuses() -> str:
+        return f"{STATION_ROOT}/collectors/+/status"
+
+    @staticmethod
+    def charger_of_collector_topic(topic: str) -> str | None:
+        """The charger a ``station/v1/collectors/<charger>/...`` topic belongs to."""
+        prefix = f"{STATION_ROOT}/collectors/"
+        if not topic.startswith(prefix):
+            return None
+        charger = topic[len(prefix) :].split("/", 1)[0]
+        return charger if re.match(CHARGER_PATTERN, charger) else None
+
+    @staticmethod
+    def service_statuses() -> str:
+        return f"{STATION_ROOT}/services/+/status"
 
     @staticmethod
     def service_status(service: str) -> str:
