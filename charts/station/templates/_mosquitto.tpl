@@ -1,0 +1,76 @@
+{{/* The broker's configuration, password list and ACL (rendered into its ConfigMap and Secret). */}}
+
+{{- define "station.mosquittoConf" -}}
+# The station broker: no anonymous client, every user confined by the ACL.
+listener {{ .Values.mosquitto.port }}
+protocol mqtt
+allow_anonymous false
+password_file /mosquitto/auth/passwd
+acl_file /mosquitto/auth/acl
+persistence true
+persistence_location /mosquitto/data/
+autosave_interval 30
+max_queued_messages 10000
+log_dest stdout
+log_type error
+log_type warning
+log_type notice
+log_type information
+log_timestamp_format %Y-%m-%dT%H:%M:%S
+{{- end -}}
+
+{{/* Plain "user:password" lines; the broker pod's init container hashes them. */}}
+{{- define "station.mosquittoPasswd" -}}
+{{- $root := . -}}
+{{- range $name, $svc := .Values.services }}
+{{- if $svc.enabled }}
+{{ $name }}:{{ include "station.servicePassword" (list $root $name) }}
+{{- end }}
+{{- end }}
+{{- range $charger := include "station.chargerIds" . | trim | splitList "\n" | compact }}
+collector-{{ $charger }}:{{ include "station.chargerPassword" (list $root (printf "collector-%s" $charger)) }}
+{{- if $root.Values.zigbee2mqtt.enabled }}
+zigbee2mqtt-{{ $charger }}:{{ include "station.chargerPassword" (list $root (printf "zigbee2mqtt-%s" $charger)) }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Deny by default: mosquitto lets a user use only the topics listed under it. A collector
+publishes only under its own charger's topics plus the three request topics, and reads only
+its own replies (its client id is fixed to collector-c<i>).
+*/}}
+{{- define "station.mosquittoAcl" -}}
+{{- $root := . -}}
+{{- $z2m := .Values.zigbee2mqtt.root -}}
+# Deny by default: a user may use only the topics listed under it.
+{{- range $name, $svc := .Values.services }}
+{{- if $svc.enabled }}
+
+user {{ $name }}
+{{- range $svc.mqtt.read }}
+topic read {{ . }}
+{{- end }}
+{{- range $svc.mqtt.write }}
+topic write {{ . }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $charger := include "station.chargerIds" . | trim | splitList "\n" | compact }}
+
+# Charger {{ $charger }}
+user collector-{{ $charger }}
+topic write station/v1/collectors/{{ $charger }}/#
+topic readwrite {{ $z2m }}/{{ $charger }}/#
+topic write station/v1/verification/requests
+topic write station/v1/billing/open
+topic write station/v1/billing/checkout
+topic read station/v1/replies/collector-{{ $charger }}
+topic read station/v1/sessions/+
+{{- if $root.Values.zigbee2mqtt.enabled }}
+
+user zigbee2mqtt-{{ $charger }}
+topic readwrite {{ $z2m }}/{{ $charger }}/#
+{{- end }}
+{{- end }}
+{{- end -}}
