@@ -23,9 +23,10 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiomqtt
@@ -148,6 +149,7 @@ class Bus:
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
     _metrics: _Metrics | None = None
+    _on_connect_hooks: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
     @property
     def reply_topic(self) -> str:
@@ -168,6 +170,10 @@ class Bus:
 
     def add_route(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
         self._routes.append(_Route(topic_filter, qos, handler))
+
+    def on_connect(self, hook: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``hook`` after every (re)connection, e.g. to republish what the broker lost."""
+        self._on_connect_hooks.append(hook)
 
     async def __aenter__(self) -> Bus:
         self._metrics = _Metrics.on(self.registry)
@@ -303,6 +309,9 @@ class Bus:
         self._set_connected(1)
         await self._publish_status(OnlineState.ONLINE)
         log.info("connected to the broker", extra={"broker": str(self.options.broker)})
+        for hook in self._on_connect_hooks:
+            task = asyncio.create_task(hook())
+            task.add_done_callback(_log_hook_failure)
 
     def _status(self, state: OnlineState) -> ServiceStatus:
         return ServiceStatus(
@@ -347,6 +356,11 @@ class Bus:
             assert self._metrics is not None
             self._metrics.handler_errors.labels(route.topic_filter).inc()
             log.exception("handler failed", extra={"topic": incoming.topic})
+
+
+def _log_hook_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("on-connect hook failed", exc_info=task.exception())
 
 
 def _encode(payload: Payload) -> bytes:

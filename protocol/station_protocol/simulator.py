@@ -60,3 +60,5 @@ class SimulatorStatus(BaseModel):
     instance: str = Field(min_length=1, max_length=64)
     layout: str | None = None
     """``NxM`` as on the command line."""
+    root: str | None = None
+    """The Zigbee2MQTT root its piles live under (``zigbee2mqtt`` unless told otherwise)."""

@@ -25,10 +25,13 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from station_collector import display
+from station_collector.conditions import Conditions
 from station_collector.core.config import Settings
+from station_collector.faults import FaultBoard
 from station_collector.flow import Busy, Decision, Phase, PileFlow, Prompt, Stop, Verify
 from station_collector.metrics import CollectorMetrics
 from station_collector.readings import DropKind, PileReadings
+from station_collector.watch import Watch
 from station_protocol.bus import Bus, BusUnavailable, Incoming, RequestTimeout
 from station_protocol.ids import pile_id
 from station_protocol.messages import (
@@ -48,9 +51,11 @@ from station_protocol.messages import (
 from station_protocol.topics import StationTopics, ZigbeeTopicKind, ZigbeeTopics
 from station_protocol.zigbee import (
     MAX_PAYLOAD_BYTES,
+    BridgeState,
     ChargeCommand,
     Display,
     DisplayCommand,
+    OnlineState,
     PileAction,
     PileState,
     encode,
@@ -75,17 +80,31 @@ class Collector:
     bus: Bus
     metrics: CollectorMetrics
     piles: dict[str, Pile] = field(default_factory=dict)
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _tasks: set[asyncio.Task[object]] = field(default_factory=set)
     _logged: set[tuple[str, DropKind]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        index = int(self.settings.charger[1:])
-        for j in range(1, self.settings.piles + 1):
+        settings = self.settings
+        index = int(settings.charger[1:])
+        for j in range(1, settings.piles + 1):
             pile = pile_id(index, j)
-            self.piles[pile] = Pile(
-                PileFlow(pile, self.settings.pairing_window, self.settings.repeat_window)
-            )
-        self.topics = ZigbeeTopics.for_charger(self.settings.charger, self.settings.zigbee_root)
+            self.piles[pile] = Pile(PileFlow(pile, settings.pairing_window, settings.repeat_window))
+        self.topics = ZigbeeTopics.for_charger(settings.charger, settings.zigbee_root)
+        self.board = FaultBoard(settings.charger, self.bus)
+        self.conditions = Conditions(
+            self.board, settings.weak_link_below, settings.meter_stuck_after
+        )
+        self.watch = Watch.of(
+            list(self.piles),
+            charger=settings.charger,
+            t1=settings.t1,
+            misses=settings.misses,
+            bus=self.bus,
+            topics=self.topics,
+            board=self.board,
+            metrics=self.metrics,
+            spawn=self._spawn,
+        )
 
     @property
     def charger(self) -> str:
@@ -95,12 +114,20 @@ class Collector:
         """Subscribe to this charger's Zigbee2MQTT topics and to the sessions of its piles."""
         self.bus.add_route(self.topics.pile("+"), self.on_zigbee)
         self.bus.add_route(self.topics.pile_availability("+"), self.on_zigbee)
+        self.bus.add_route(self.topics.bridge_state, self.on_zigbee)
+        self.bus.add_route(StationTopics.collector_faults(self.charger), self.board.on_retained)
+        self.bus.on_connect(self.board.republish)
         self.bus.add_route(StationTopics.pile_sessions(), self.on_pile_session)
         self.bus.add_route(
             StationTopics.collector_stop_requests(self.charger), self.on_stop_request
         )
 
+    def start(self) -> None:
+        """Begin breathing; the bus connects in the background and the watch waits for it."""
+        self._spawn(self.watch.run())
+
     async def close(self) -> None:
+        self.watch.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -109,10 +136,28 @@ class Collector:
 
     async def on_zigbee(self, message: Incoming) -> None:
         topic = self.topics.parse(message.topic)
-        if topic.kind is ZigbeeTopicKind.PILE_STATE and topic.device is not None:
-            self.on_pile_state(topic.device, message.payload)
+        match topic.kind:
+            case ZigbeeTopicKind.PILE_STATE if topic.device is not None:
+                await self.on_pile_state(topic.device, message.payload)
+            case ZigbeeTopicKind.PILE_AVAILABILITY if topic.device is not None:
+                online = self._online(topic.device, message.payload)
+                if online is not None:
+                    self.watch.availability(topic.device, online)
+            case ZigbeeTopicKind.BRIDGE_STATE:
+                online = self._online(self.charger, message.payload)
+                if online is not None:
+                    self.watch.bridge(online)
+            case _:
+                pass
 
-    def on_pile_state(self, pile_id: str, payload: bytes) -> None:
+    def _online(self, source: str, payload: bytes) -> bool | None:
+        try:
+            return BridgeState.parse(payload).state is OnlineState.ONLINE
+        except ValidationError:
+            self._drop(source, DropKind.WRONG_TYPE)
+            return None
+
+    async def on_pile_state(self, pile_id: str, payload: bytes) -> None:
         pile = self.piles.get(pile_id)
         if pile is None:
             self._drop(pile_id, DropKind.UNKNOWN_PILE)
@@ -120,21 +165,31 @@ class Collector:
         state = self._parse_state(pile_id, payload)
         if state is None:
             return
+        if state.breath_ack is not None:
+            self.watch.acked(pile_id, state.breath_ack)
         previous_gun = pile.readings.gun
         refused = pile.readings.update(state)
+        if state.action is PileAction.CARD_SWIPE and state.card_uid is None:
+            refused.append(DropKind.SWIPE_WITHOUT_CARD)
         for kind in refused:
             self._drop(pile_id, kind)
+        if state.linkquality is not None:
+            self.metrics.linkquality.labels(self.charger, pile_id).set(state.linkquality)
         if state.energy is not None and DropKind.ENERGY_BACKWARDS not in refused:
             self._spawn(self._forward_meter(pile))
         now = time.monotonic()
+        await self.conditions.observe(pile_id, state, pile.readings, refused, now)
+        if self.conditions.has_error(pile_id):
+            self._decide(pile, pile.flow.stop_requested(StopReason.PILE_FAULT))
         if state.gun is not None and state.gun != previous_gun:
             plugged = state.gun == "plugged"
             self._decide(pile, pile.flow.plugged(now) if plugged else pile.flow.unplugged(now))
-        if state.action is PileAction.CARD_SWIPE:
-            if state.card_uid is None:
-                self._drop(pile_id, DropKind.SWIPE_WITHOUT_CARD)
-            else:
-                self._decide(pile, pile.flow.swiped(state.card_uid, now))
+        if state.action is PileAction.CARD_SWIPE and state.card_uid is not None:
+            self._decide(pile, pile.flow.swiped(state.card_uid, now))
+
+    def out_of_service(self, pile_id: str) -> bool:
+        """A pile that reports an error or does not answer may not start a charge."""
+        return self.conditions.has_error(pile_id) or not self.watch.is_up(pile_id)
 
     def _parse_state(self, pile_id: str, payload: bytes) -> PileState | None:
         if len(payload) > MAX_PAYLOAD_BYTES:
@@ -224,7 +279,12 @@ class Collector:
         pile_id = pile.flow.pile_id
         match decision:
             case Verify(session_id=session_id, card_uid=card_uid):
-                self._spawn(self._start(pile, session_id, card_uid))
+                if self.out_of_service(pile_id):
+                    pile.flow.start_failed(time.monotonic())
+                    codes = sorted(self.board.active_codes(pile_id))
+                    self._spawn(self._show(pile_id, display.out_of_service(codes)))
+                else:
+                    self._spawn(self._start(pile, session_id, card_uid))
             case Stop(session_id=session_id, reason=reason):
                 self._spawn(self._stop(pile, session_id, reason))
             case Busy():
@@ -234,12 +294,12 @@ class Collector:
             case None:
                 pass
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
+    def _finished(self, task: asyncio.Task[object]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("collector task failed", exc_info=task.exception())

@@ -50,3 +50,7 @@ def unavailable(what: str) -> Display:
 
 def finishing() -> Display:
     return Display(lines=["Finishing...", "正在结算"])
+
+
+def out_of_service(codes: list[str]) -> Display:
+    return Display(lines=["Out of service", "暂停服务", *codes[:2]])

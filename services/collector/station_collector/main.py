@@ -34,6 +34,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.collector = collector
         async with bus:
             app.state.bus = bus
+            collector.start()
             yield
             await collector.close()
         app.state.bus = None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 @dataclass(frozen=True)
@@ -13,6 +15,10 @@ class CollectorMetrics:
     verifications: Counter
     sessions_started: Counter
     sessions_stopped: Counter
+    breath_rtt: Histogram
+    detection_latency: Histogram
+    pile_up: Gauge
+    linkquality: Gauge
 
     @classmethod
     def on(cls, registry: CollectorRegistry) -> CollectorMetrics:
@@ -39,6 +45,32 @@ class CollectorMetrics:
                 "station_collector_sessions_stopped",
                 "Sessions checked out, by stop reason",
                 ["charger", "reason"],
+                registry=registry,
+            ),
+            breath_rtt=Histogram(
+                "station_collector_breath_rtt_seconds",
+                "Breath frame to answer, for piles (breath_ack) and the local server (BreathAck)",
+                ["charger", "peer"],
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            detection_latency=Histogram(
+                "station_collector_detection_latency_seconds",
+                "How late a disconnect was decided after its deadline (misses x T1)",
+                ["charger", "kind"],
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            pile_up=Gauge(
+                "station_collector_pile_up",
+                "1 while the pile answers breaths (and its Zigbee2MQTT bridge is online)",
+                ["charger", "pile"],
+                registry=registry,
+            ),
+            linkquality=Gauge(
+                "station_pile_linkquality",
+                "The pile's Zigbee link quality (0-255) as Zigbee2MQTT reports it",
+                ["charger", "pile"],
                 registry=registry,
             ),
         )

@@ -25,6 +25,13 @@ class Settings(ServiceSettings):
     repeat_window: float = Field(default=1.0, ge=0)
     """Seconds within which the same card on the same pile counts as one swipe."""
     t1: float = Field(default=1.0, gt=0)
+    """Breath period: a breath frame to every pile and to the local server every T1 seconds."""
+    misses: int = Field(default=3, ge=1)
+    """A pile (or the local server) is disconnected after ``misses x t1`` with no answer."""
+    weak_link_below: int = Field(default=40, ge=0, le=255)
+    """Zigbee link quality under which a pile's link is reported weak (clears 10 above)."""
+    meter_stuck_after: float = Field(default=120.0, gt=0)
+    """Seconds a charging pile drawing power may show the same meter reading before a fault."""
     request_timeout: float = Field(default=5.0, gt=0)
     """Seconds to wait for verification or billing to answer one request."""
     stop_settle: float = Field(default=3.0, ge=0)

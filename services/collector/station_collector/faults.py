@@ -1,0 +1,104 @@
+"""The collector's word on what is wrong: one retained FaultReport per (source, code).
+
+Retained, so that the faults service (or a second replica of it) learns the current state
+on connect, and so that a restarted collector learns what its earlier run had raised and can
+clear it. Only changes are published: a condition that stays active is said once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from station_protocol.bus import Bus, BusUnavailable, Incoming
+from station_protocol.ids import is_pile_id
+from station_protocol.messages import FaultReport
+from station_protocol.topics import StationTopics
+
+log = logging.getLogger("station.collector.faults")
+
+
+@dataclass
+class FaultBoard:
+    """What this collector has said is active, by (source, code)."""
+
+    charger: str
+    bus: Bus
+    active: dict[tuple[str, str], FaultReport] = field(default_factory=dict)
+
+    def is_active(self, source: str, code: str) -> bool:
+        return (source, code) in self.active
+
+    def active_codes(self, source: str) -> set[str]:
+        return {code for (src, code) in self.active if src == source}
+
+    async def raise_fault(
+        self,
+        source: str,
+        code: str,
+        *,
+        since: datetime | None = None,
+        detail: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Raise once; ``False`` when it was already active."""
+        if (source, code) in self.active:
+            return False
+        now = datetime.now(UTC)
+        report = FaultReport(
+            charger=self.charger,
+            source=source,
+            pile_id=source if is_pile_id(source) else None,
+            code=code,
+            active=True,
+            since=since or now,
+            detected_at=now,
+            detail=dict(detail or {}),
+        )
+        self.active[(source, code)] = report
+        log.warning(
+            "fault raised",
+            extra={"collector": self.charger, "source": source, "code": code, **report.detail},
+        )
+        await self._publish(report)
+        return True
+
+    async def clear_fault(self, source: str, code: str) -> bool:
+        """Clear once; ``False`` when it was not active."""
+        raised = self.active.pop((source, code), None)
+        if raised is None:
+            return False
+        now = datetime.now(UTC)
+        cleared = raised.model_copy(update={"active": False, "detected_at": now})
+        log.info("fault cleared", extra={"collector": self.charger, "source": source, "code": code})
+        await self._publish(cleared)
+        return True
+
+    async def republish(self) -> None:
+        """After a reconnection: the broker may have lost what we said while we were away."""
+        for report in list(self.active.values()):
+            await self._publish(report)
+
+    async def on_retained(self, message: Incoming) -> None:
+        """An earlier run's report: adopt an active one so that it can be cleared now."""
+        if not message.retain or not message.payload:
+            return
+        try:
+            report = FaultReport.model_validate_json(message.payload)
+        except ValidationError:
+            return
+        if report.charger == self.charger and report.active:
+            self.active.setdefault((report.source, report.code), report)
+
+    async def _publish(self, report: FaultReport) -> None:
+        topic = StationTopics.collector_fault(self.charger, report.source, report.code)
+        try:
+            await self.bus.publish(topic, report, qos=1, retain=True)
+        except BusUnavailable:
+            log.error(
+                "could not publish fault report",
+                extra={"collector": self.charger, "source": report.source, "code": report.code},
+            )

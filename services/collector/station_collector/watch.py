@@ -1,0 +1,256 @@
+"""Breath frames and disconnect detection (the heart of the station specification).
+
+Every T1 the collector sends ``{"breath": seq}`` to each pile and a CollectorBreath to the
+local server. A pile is disconnected when no ``breath_ack`` has come for ``misses x T1``
+since its last one (or since watching began), or when Zigbee2MQTT marks it offline; it is
+reconnected at its next answer. The deadline is a timer per pile (``loop.call_at``), not a
+check at the next tick, so that the bulletin goes out within milliseconds of the deadline.
+
+While the collector's own broker link is down it hears nothing from anyone: detection is
+suspended (a dead broker is not 48 dead piles) and every deadline starts afresh on reconnect.
+While the charger's Zigbee2MQTT bridge is offline, its piles are down because of the bridge:
+one ``zigbee_bridge_offline`` fault, not one per pile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from station_collector.faults import FaultBoard
+from station_collector.metrics import CollectorMetrics
+from station_protocol.bus import Bus, BusUnavailable, RequestTimeout
+from station_protocol.faults import FaultCode
+from station_protocol.messages import BreathAck, CollectorBreath
+from station_protocol.topics import StationTopics, ZigbeeTopics
+from station_protocol.zigbee import BreathCommand, encode
+
+log = logging.getLogger("station.collector.watch")
+
+Spawn = Callable[[Coroutine[Any, Any, object]], None]
+
+
+@dataclass
+class PileWatch:
+    pile_id: str
+    last_ack: float | None = None
+    last_ack_wall: datetime | None = None
+    watching_since: datetime = field(default_factory=lambda: datetime.now(UTC))
+    breath_missing: bool = False
+    zigbee_offline: bool = False
+    timer: asyncio.TimerHandle | None = None
+
+    @property
+    def down(self) -> bool:
+        return self.breath_missing or self.zigbee_offline
+
+
+@dataclass
+class Watch:
+    """Breathes to the piles and the local server, and decides who is disconnected."""
+
+    charger: str
+    t1: float
+    misses: int
+    bus: Bus
+    topics: ZigbeeTopics
+    board: FaultBoard
+    metrics: CollectorMetrics
+    spawn: Spawn
+    piles: dict[str, PileWatch] = field(default_factory=dict)
+    seq: int = 0
+    sent: dict[int, float] = field(default_factory=dict)
+    bridge_online: bool = True
+    suspended: bool = True
+    server_last_ack: float | None = None
+    server_timer: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def of(cls, piles: list[str], **kwargs: Any) -> Watch:
+        watch = cls(**kwargs)
+        watch.piles = {pile: PileWatch(pile) for pile in piles}
+        return watch
+
+    @property
+    def grace(self) -> float:
+        return self.misses * self.t1
+
+    def is_up(self, pile_id: str) -> bool:
+        pile = self.piles.get(pile_id)
+        return pile is not None and not pile.down and self.bridge_online
+
+    # -- the breath loop -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        tick = loop.time()
+        while True:
+            if self.bus.connected:
+                self._resume()
+                await self._breathe(loop.time())
+            else:
+                self._suspend()
+            tick += self.t1
+            await asyncio.sleep(max(0.0, tick - loop.time()))
+
+    async def _breathe(self, now: float) -> None:
+        self.seq += 1
+        self.sent[self.seq] = now
+        self.sent.pop(self.seq - self.misses - 2, None)
+        payload = encode(BreathCommand(breath=self.seq))
+        for pile in self.piles:
+            with contextlib.suppress(BusUnavailable):
+                await self.bus.publish(self.topics.pile_set(pile), payload, qos=0, wait=self.t1)
+        self.spawn(self._breathe_server(self.seq, now))
+
+    async def _breathe_server(self, seq: int, sent: float) -> None:
+        breath = CollectorBreath(
+            charger=self.charger, seq=seq, sent_at=datetime.now(UTC), t1=self.t1
+        )
+        try:
+            raw = await self.bus.request(
+                StationTopics.collector_breath(self.charger), breath, timeout=self.grace
+            )
+            BreathAck.model_validate_json(raw)
+        except (RequestTimeout, BusUnavailable, ValueError):
+            return
+        loop = asyncio.get_running_loop()
+        self.metrics.breath_rtt.labels(self.charger, "server").observe(loop.time() - sent)
+        self.server_last_ack = loop.time()
+        self._arm_server(loop)
+        await self.board.clear_fault(self.charger, FaultCode.LOCAL_SERVER_UNREACHABLE)
+
+    # -- what the piles say ----------------------------------------------------------------
+
+    def acked(self, pile_id: str, seq: int) -> None:
+        """A pile answered breath ``seq``: it is alive, whatever Zigbee2MQTT last said."""
+        pile = self.piles.get(pile_id)
+        if pile is None:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        sent = self.sent.get(seq)
+        if sent is not None:
+            self.metrics.breath_rtt.labels(self.charger, "pile").observe(now - sent)
+        pile.last_ack = now
+        pile.last_ack_wall = datetime.now(UTC)
+        if not self.suspended:
+            self._arm(pile, loop)
+        if pile.down:
+            pile.breath_missing = pile.zigbee_offline = False
+            self._changed(pile)
+
+    def availability(self, pile_id: str, online: bool) -> None:
+        pile = self.piles.get(pile_id)
+        if pile is None or pile.zigbee_offline == (not online):
+            return
+        pile.zigbee_offline = not online
+        self._changed(pile, cause="zigbee2mqtt_availability")
+
+    def bridge(self, online: bool) -> None:
+        if online == self.bridge_online:
+            return
+        self.bridge_online = online
+        if online:
+            self.spawn(self.board.clear_fault(self.charger, FaultCode.ZIGBEE_BRIDGE_OFFLINE))
+            self._resume(force=True)
+        else:
+            self.spawn(self.board.raise_fault(self.charger, FaultCode.ZIGBEE_BRIDGE_OFFLINE))
+            for pile in self.piles.values():
+                self._cancel(pile)
+        for pile in self.piles.values():
+            self._gauge(pile)
+
+    # -- deadlines -------------------------------------------------------------------------
+
+    def _arm(self, pile: PileWatch, loop: asyncio.AbstractEventLoop) -> None:
+        self._cancel(pile)
+        base = pile.last_ack if pile.last_ack is not None else loop.time()
+        pile.timer = loop.call_at(base + self.grace, self._expired, pile, base + self.grace)
+
+    def _cancel(self, pile: PileWatch) -> None:
+        if pile.timer is not None:
+            pile.timer.cancel()
+            pile.timer = None
+
+    def _expired(self, pile: PileWatch, deadline: float) -> None:
+        pile.timer = None
+        if not self.bus.connected or not self.bridge_online or self.suspended:
+            return
+        loop = asyncio.get_running_loop()
+        self.metrics.detection_latency.labels(self.charger, "breath").observe(
+            loop.time() - deadline
+        )
+        pile.breath_missing = True
+        self._changed(pile, cause="no_breath_answer")
+
+    def _changed(self, pile: PileWatch, cause: str = "") -> None:
+        self._gauge(pile)
+        if pile.down and self.bridge_online:
+            since = pile.last_ack_wall or pile.watching_since
+            detail = {"cause": cause} if cause else {}
+            self.spawn(
+                self.board.raise_fault(
+                    pile.pile_id, FaultCode.PILE_UNREACHABLE, since=since, detail=detail
+                )
+            )
+        elif not pile.down:
+            self.spawn(self.board.clear_fault(pile.pile_id, FaultCode.PILE_UNREACHABLE))
+
+    def _gauge(self, pile: PileWatch) -> None:
+        up = 0 if pile.down or not self.bridge_online else 1
+        self.metrics.pile_up.labels(self.charger, pile.pile_id).set(up)
+
+    def _suspend(self) -> None:
+        if self.suspended:
+            return
+        self.suspended = True
+        for pile in self.piles.values():
+            self._cancel(pile)
+        if self.server_timer is not None:
+            self.server_timer.cancel()
+
+    def _resume(self, force: bool = False) -> None:
+        """Start every deadline afresh: we could not hear anyone while we were cut off."""
+        if not self.suspended and not force:
+            return
+        self.suspended = False
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for pile in self.piles.values():
+            if pile.last_ack is None:
+                pile.watching_since = datetime.now(UTC)
+            pile.last_ack = now
+            if self.bridge_online:
+                self._arm(pile, loop)
+            self._gauge(pile)
+        self.server_last_ack = now
+        self._arm_server(loop)
+
+    def _arm_server(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.server_timer is not None:
+            self.server_timer.cancel()
+        base = self.server_last_ack if self.server_last_ack is not None else loop.time()
+        self.server_timer = loop.call_at(base + self.grace, self._server_expired)
+
+    def _server_expired(self) -> None:
+        if not self.bus.connected or self.suspended:
+            return
+        self.spawn(
+            self.board.raise_fault(
+                self.charger,
+                FaultCode.LOCAL_SERVER_UNREACHABLE,
+                detail={"misses": str(self.misses), "t1": str(self.t1)},
+            )
+        )
+
+    def close(self) -> None:
+        for pile in self.piles.values():
+            self._cancel(pile)
+        if self.server_timer is not None:
+            self.server_timer.cancel()
