@@ -62,8 +62,7 @@ class ServiceProcess:
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(
-                    f"{self.name} exited with {self.process.returncode}: "
-                    f"{self.tail_log()}"
+                    f"{self.name} exited with {self.process.returncode}: {self.tail_log()}"
                 )
             try:
                 if httpx.get(self.health_url, timeout=0.5).status_code == 200:

@@ -1,0 +1,323 @@
+"""``station``: run the station on this machine and act at its simulated piles.
+
+``station up`` starts everything (see :mod:`station_tools.launcher`); ``station pile ...``
+plays the driver at a pile of the running simulator; ``station down`` stops a station
+started in another terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import aiomqtt
+from pydantic import TypeAdapter, ValidationError
+
+from station_protocol.bus import BrokerAddress
+from station_protocol.ids import Layout, is_pile_id
+from station_protocol.simulator import PileControl, PileControlCommand
+from station_protocol.topics import Z2M_ROOT
+from station_protocol.zigbee import CardUid, ChargePointErrorCode, OnlineState
+from station_tools.launcher import Launcher, StationPlan
+from station_tools.simulator.control import send_control, simulator_status
+from station_tools.station_file import StationFile, pid_alive
+
+DEFAULT_DATA_DIR = Path(".station")
+DOWN_TIMEOUT = 60.0
+DEFAULT_WATCH = 2.0
+
+
+# -- argument types: a bad value is a clear message and exit code 2 ---------------------------
+
+
+def layout_arg(text: str) -> Layout:
+    try:
+        return Layout.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def broker_arg(text: str) -> BrokerAddress:
+    try:
+        return BrokerAddress.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def seconds_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < 1e6:
+        raise argparse.ArgumentTypeError(f"seconds must be more than 0, got {text!r}")
+    return value
+
+
+def watch_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"watch must be 0..3600 seconds, got {text!r}")
+    return value
+
+
+def speedup_arg(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value.is_finite() or value <= 0:
+        raise argparse.ArgumentTypeError(f"speedup must be a positive number, got {text!r}")
+    return value
+
+
+def port_offset_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 50000:
+        raise argparse.ArgumentTypeError(f"port offset must be 0..50000, got {text!r}")
+    return value
+
+
+def pile_arg(text: str) -> str:
+    if not is_pile_id(text):
+        raise argparse.ArgumentTypeError(f"a pile is c<i>-p<jj> (for example c1-p01), got {text!r}")
+    return text
+
+
+def card_arg(text: str) -> str:
+    try:
+        return TypeAdapter(CardUid).validate_python(text)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(
+            f"a card uid is 1 to 64 printable ASCII characters, got {text!r}"
+        ) from None
+
+
+def error_code_arg(text: str) -> ChargePointErrorCode:
+    try:
+        return ChargePointErrorCode(text)
+    except ValueError:
+        codes = ", ".join(code.value for code in ChargePointErrorCode)
+        raise argparse.ArgumentTypeError(f"unknown error code {text!r}; one of {codes}") from None
+
+
+# -- the parser -------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="station", description="The charging station on this machine."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_up(commands)
+    down = commands.add_parser("down", help="stop the station started by `station up`")
+    _add_data_dir(down)
+    _add_pile(commands)
+    return parser
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help="where the station keeps its data, logs and station.json (default .station)",
+    )
+
+
+def _add_up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    up = commands.add_parser(
+        "up",
+        help="start the whole station: broker, services, simulated piles",
+        description="Start the station and keep it running until Ctrl-C.",
+    )
+    up.add_argument(
+        "--broker",
+        type=broker_arg,
+        help="use this broker (mqtt://HOST:PORT) instead of starting mosquitto",
+    )
+    up.add_argument(
+        "--simulate",
+        type=layout_arg,
+        default=Layout(4, 12),
+        metavar="NxM",
+        help="N chargers with M piles each (default 4x12)",
+    )
+    up.add_argument(
+        "--no-simulator", action="store_true", help="start no simulated piles (real ones talk)"
+    )
+    up.add_argument(
+        "--no-services",
+        action="store_true",
+        help="start only the broker and the simulator (to run a service yourself)",
+    )
+    up.add_argument(
+        "--t1", type=seconds_arg, default=1.0, help="breath period in seconds (default 1)"
+    )
+    up.add_argument(
+        "--t2",
+        type=seconds_arg,
+        default=60.0,
+        help="seconds from a stored record to its push to central (default 60)",
+    )
+    up.add_argument(
+        "--speedup",
+        type=speedup_arg,
+        default=Decimal(1),
+        help="simulated charging seconds per real second (default 1)",
+    )
+    up.add_argument(
+        "--port-offset",
+        type=port_offset_arg,
+        default=0,
+        help="add this to every service port (8101, 8102, 8120+i), to run two stations",
+    )
+    _add_data_dir(up)
+
+
+def _add_pile(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--broker", type=broker_arg, help="the simulator's broker (default: from station.json)"
+    )
+    common.add_argument(
+        "--watch",
+        type=watch_arg,
+        default=DEFAULT_WATCH,
+        metavar="SECONDS",
+        help=f"show what the pile's screen says for this long (default {DEFAULT_WATCH:g}, 0: no)",
+    )
+    _add_data_dir(common)
+    pile = commands.add_parser("pile", help="act at a simulated pile (plug, swipe, ...)")
+    actions = pile.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, text in (
+        ("plug", "plug a car's gun into the pile"),
+        ("unplug", "pull the gun out (ends a charge)"),
+        ("silence", "the pile's radio goes quiet (a disconnect fault)"),
+        ("revive", "the pile's radio comes back"),
+    ):
+        action = actions.add_parser(name, help=text, parents=[common])
+        action.add_argument("pile", type=pile_arg, metavar="PILE")
+    swipe = actions.add_parser(
+        "swipe", help="hold a card to the pile's reader (again to stop)", parents=[common]
+    )
+    swipe.add_argument("pile", type=pile_arg, metavar="PILE")
+    swipe.add_argument("card", type=card_arg, metavar="CARD")
+    fault = actions.add_parser(
+        "fault", help="the pile reports an error code (NoError clears it)", parents=[common]
+    )
+    fault.add_argument("pile", type=pile_arg, metavar="PILE")
+    fault.add_argument("code", type=error_code_arg, metavar="CODE")
+
+
+# -- the commands -----------------------------------------------------------------------------
+
+
+def up(args: argparse.Namespace) -> int:
+    plan = StationPlan(
+        data_dir=args.data_dir,
+        layout=args.simulate,
+        broker=args.broker,
+        simulator=not args.no_simulator,
+        services=not args.no_services,
+        t1=args.t1,
+        t2=args.t2,
+        speedup=args.speedup,
+        port_offset=args.port_offset,
+    )
+    return Launcher(plan).run()
+
+
+def down(args: argparse.Namespace) -> int:
+    station = StationFile.read(args.data_dir)
+    if station is None or not station.launcher_alive():
+        StationFile.remove(args.data_dir)
+        print(f"station down: no station is running from {args.data_dir}", file=sys.stderr)
+        return 1
+    pid = station.launcher_pid
+    signal_station(pid)
+    deadline = time.monotonic() + DOWN_TIMEOUT
+    while time.monotonic() < deadline:
+        if StationFile.read(args.data_dir) is None or not pid_alive(pid):
+            print("station down: stopped")
+            return 0
+        time.sleep(0.1)
+    print(f"station down: the station (pid {pid}) is still stopping", file=sys.stderr)
+    return 1
+
+
+def signal_station(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+
+
+def pile(args: argparse.Namespace) -> int:
+    broker: BrokerAddress | None = args.broker
+    if broker is None:
+        station = StationFile.read(args.data_dir)
+        if station is None:
+            print(
+                f"station pile: no running station in {args.data_dir}; start one with "
+                "`station up` or name its broker with --broker",
+                file=sys.stderr,
+            )
+            return 1
+        broker = BrokerAddress.parse(station.broker)
+    control = PileControl(
+        command=PileControlCommand(args.action),
+        card_uid=getattr(args, "card", None),
+        error_code=getattr(args, "code", None),
+    )
+    try:
+        return asyncio.run(_act(broker, args.pile, control, args.watch))
+    except aiomqtt.MqttError as exc:
+        print(f"station pile: cannot reach the broker {broker}: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _act(broker: BrokerAddress, pile_id: str, control: PileControl, watch: float) -> int:
+    status = await simulator_status(broker)
+    if status is None or status.state != OnlineState.ONLINE:
+        print(f"station pile: no simulator is running on {broker}", file=sys.stderr)
+        return 1
+    if status.layout is not None and pile_id not in Layout.parse(status.layout).pile_ids():
+        print(
+            f"station pile: {pile_id} is not a pile of the simulated {status.layout} station",
+            file=sys.stderr,
+        )
+        return 1
+    detail = control.card_uid or control.error_code or ""
+    print(f"{pile_id}: {control.command} {detail}".rstrip(), flush=True)
+    await send_control(
+        broker,
+        pile_id,
+        control,
+        watch=watch,
+        root=status.root or Z2M_ROOT,
+        show=lambda display: print(f"{pile_id} screen: {' | '.join(display.lines)}", flush=True),
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    handlers = {"up": up, "down": down, "pile": pile}
+    raise SystemExit(handlers[args.command](args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""The simulator's remote control: what other processes (the ``station`` CLI, end-to-end
+tests) use to plug cars, swipe cards and inject faults into a running simulator.
+
+The simulator keeps one more MQTT connection for this, apart from the bridges, so that
+killing a charger's bridge never takes the remote control down with it. Its retained
+status (with a last will) tells a caller whether a simulator is listening at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from types import TracebackType
+
+import aiomqtt
+from pydantic import ValidationError
+
+from station_protocol.bus import BrokerAddress
+from station_protocol.ids import charger_of
+from station_protocol.simulator import PileControl, SimulatorStatus
+from station_protocol.topics import Z2M_ROOT, SimulatorTopics, ZigbeeTopics
+from station_protocol.zigbee import (
+    MAX_PAYLOAD_BYTES,
+    Display,
+    DisplayCommand,
+    OnlineState,
+    encode,
+)
+from station_tools.simulator.station import Simulator
+
+log = logging.getLogger("station.simulator")
+
+
+class RemoteControl:
+    """``async with RemoteControl(sim, instance)``: obeys ``simulator/v1/piles/+/control``."""
+
+    def __init__(self, simulator: Simulator, instance: str) -> None:
+        self._simulator = simulator
+        self._instance = instance
+        self._client: aiomqtt.Client | None = None
+        self._connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def _status(self, state: OnlineState) -> SimulatorStatus:
+        return SimulatorStatus(
+            state=state,
+            instance=self._instance,
+            layout=str(self._simulator.layout),
+            root=self._simulator.options.root,
+        )
+
+    async def __aenter__(self) -> RemoteControl:
+        self._task = asyncio.create_task(self._run(), name="simulator-control")
+        try:
+            await asyncio.wait_for(self._connected.wait(), self._simulator.options.connect_timeout)
+        except TimeoutError as exc:
+            await self._cancel()
+            raise ConnectionError(
+                f"remote control not connected to {self._simulator.broker}"
+            ) from exc
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        client = self._client
+        if client is not None and self._connected.is_set():
+            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                await asyncio.wait_for(
+                    client.publish(
+                        SimulatorTopics.status(),
+                        encode(self._status(OnlineState.OFFLINE)),
+                        qos=1,
+                        retain=True,
+                    ),
+                    2,
+                )
+        await self._cancel()
+
+    async def _cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        broker = self._simulator.broker
+        will = aiomqtt.Will(
+            SimulatorTopics.status(), encode(self._status(OnlineState.OFFLINE)), qos=1, retain=True
+        )
+        delay = 0.2
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    broker.host,
+                    broker.port,
+                    identifier=f"simulator-control-{self._instance}",
+                    will=will,
+                    keepalive=self._simulator.options.keepalive,
+                    timeout=5,
+                ) as client:
+                    self._client = client
+                    await client.subscribe(SimulatorTopics.pile_controls(), qos=1)
+                    await client.publish(
+                        SimulatorTopics.status(),
+                        encode(self._status(OnlineState.ONLINE)),
+                        qos=1,
+                        retain=True,
+                    )
+                    self._connected.set()
+                    delay = 0.2
+                    async for message in client.messages:
+                        await self._on_message(message)
+            except aiomqtt.MqttError as exc:
+                log.warning("remote control lost the broker", extra={"error": str(exc)})
+            finally:
+                self._client = None
+                self._connected.clear()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _on_message(self, message: aiomqtt.Message) -> None:
+        topic = message.topic.value
+        pile = SimulatorTopics.pile_of_control_topic(topic)
+        if pile is None or pile not in self._simulator.layout.pile_ids():
+            log.warning("control for an unknown pile ignored", extra={"topic": topic})
+            return
+        payload = message.payload if isinstance(message.payload, bytes) else b""
+        try:
+            if len(payload) > MAX_PAYLOAD_BYTES:
+                raise ValueError("control message too large")
+            control = PileControl.model_validate_json(payload)
+        except (ValidationError, ValueError) as exc:
+            log.warning(
+                "malformed control message ignored", extra={"pile_id": pile, "error": str(exc)}
+            )
+            return
+        log.info(
+            "control",
+            extra={"pile_id": pile, "command": control.command, "card_uid": control.card_uid},
+        )
+        try:
+            await self._simulator.apply(pile, control)
+        except Exception:
+            log.exception("control failed", extra={"pile_id": pile})
+
+
+def _client(broker: BrokerAddress, timeout: float) -> aiomqtt.Client:
+    return aiomqtt.Client(
+        broker.host,
+        broker.port,
+        identifier=f"station-cli-{uuid.uuid4().hex[:12]}",
+        timeout=timeout,
+    )
+
+
+async def simulator_status(broker: BrokerAddress, timeout: float = 2.0) -> SimulatorStatus | None:
+    """The simulator's retained status on ``broker``; ``None`` if none ever announced itself.
+
+    Raises ``aiomqtt.MqttError`` when the broker cannot be reached.
+    """
+    async with _client(broker, timeout) as client:
+        await client.subscribe(SimulatorTopics.status(), qos=1)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                async for message in client.messages:
+                    payload = message.payload if isinstance(message.payload, bytes) else b""
+                    try:
+                        return SimulatorStatus.model_validate_json(payload)
+                    except ValidationError:
+                        return None
+    return None
+
+
+async def wait_simulator_online(broker: BrokerAddress, instance: str, timeout: float) -> bool:
+    """Wait until the simulator ``instance`` says it is online (all its bridges are)."""
+    async with _client(broker, timeout) as client:
+        await client.subscribe(SimulatorTopics.status(), qos=1)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                async for message in client.messages:
+                    payload = message.payload if isinstance(message.payload, bytes) else b""
+                    with contextlib.suppress(ValidationError):
+                        status = SimulatorStatus.model_validate_json(payload)
+                        if status.instance == instance and status.state == OnlineState.ONLINE:
+                            return True
+    return False
+
+
+async def send_control(
+    broker: BrokerAddress,
+    pile: str,
+    control: PileControl,
+    timeout: float = 5.0,
+    *,
+    watch: float = 0.0,
+    root: str = Z2M_ROOT,
+    show: Callable[[Display], None] | None = None,
+) -> None:
+    """Publish one control message (QoS 1: the broker has it when this returns).
+
+    With ``watch``, stay ``watch`` seconds and hand every display command the pile receives
+    to ``show``: what a driver standing at the pile would read on its screen.
+    """
+    topics = ZigbeeTopics.for_charger(charger_of(pile), root)
+    async with _client(broker, timeout) as client:
+        if watch > 0:
+            await client.subscribe(topics.pile_set(pile), qos=1)
+        await client.publish(SimulatorTopics.pile_control(pile), encode(control), qos=1)
+        if watch <= 0 or show is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(watch):
+                async for message in client.messages:
+                    payload = message.payload if isinstance(message.payload, bytes) else b""
+                    with contextlib.suppress(ValidationError):
+                        show(DisplayCommand.model_validate_json(payload).display)
