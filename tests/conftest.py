@@ -32,7 +32,7 @@ def station(
         layout=LAYOUT,
         data_dir=Path(tmp_path_factory.mktemp("station")),
         ports=Ports.free(LAYOUT.chargers),
-        env={"collector": {"request_timeout": "3", "stop_settle": "1"}},
+        env={"collector": {"request_timeout": "3", "stop_settle": "1", "pairing_window": "4"}},
     )
     try:
         yield rig.start()

@@ -9,76 +9,26 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from station_tools.simulator import Simulator
+from station_tools.steps import (
+    billed_exactly,
+    charge_and_stop,
+    eventually,
+    new_card,
+    sessions,
+    shown,
+)
 
 PRICE = Decimal("1.20")
-REPEAT_WINDOW = 1.1
-
-
-def new_card(verification: httpx.Client, balance: str = "100.00", **fields: Any) -> str:
-    uid = f"CARD-{uuid.uuid4().hex[:8]}"
-    response = verification.post(
-        "/api/v1/cards", json={"uid": uid, "holder": "Test driver", "balance": balance, **fields}
-    )
-    assert response.status_code == 201, response.text
-    return uid
-
-
-async def eventually(check: Any, timeout: float = 10.0) -> Any:
-    """Poll ``check`` until it returns something truthy; fail with its last value."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"not true within {timeout} s: {value!r}")
-        await asyncio.sleep(0.05)
-
-
-def sessions(billing: httpx.Client, **filters: str) -> list[dict[str, Any]]:
-    response = billing.get("/api/v1/sessions", params=filters)
-    assert response.status_code == 200, response.text
-    result: list[dict[str, Any]] = response.json()
-    return result
-
-
-def shown(piles: Simulator, pile: str) -> str:
-    """Everything the pile's display has shown, as one text."""
-    return "\n".join(line for screen in piles.pile(pile).displays for line in screen.lines)
-
-
-async def charge_and_stop(
-    piles: Simulator, billing: httpx.Client, pile: str, card: str
-) -> dict[str, Any]:
-    await eventually(lambda: piles.pile(pile).charging)
-    active = await eventually(
-        lambda: sessions(billing, pile_id=pile, card_uid=card, status="active")
-    )
-    assert active[0]["card_uid"] == card
-    await eventually(lambda: piles.pile(pile).energy > Decimal(active[0]["meter_start"]))
-    await asyncio.sleep(REPEAT_WINDOW)  # a swipe sooner would be the reader repeating itself
-    await piles.swipe(pile, card)
-    await eventually(lambda: not piles.pile(pile).charging)
-    completed = await eventually(
-        lambda: sessions(billing, pile_id=pile, card_uid=card, status="completed")
-    )
-    return completed[0]
 
 
 def assert_billed_exactly(record: dict[str, Any]) -> None:
-    energy = Decimal(record["meter_stop"]) - Decimal(record["meter_start"])
-    assert energy > 0
-    assert Decimal(record["total_energy"]) == energy
-    expected = (energy * PRICE).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    assert Decimal(record["total_cost"]["incl_vat"]) == expected
-    assert Decimal(record["total_cost"]["excl_vat"]) == expected
+    billed_exactly(record, PRICE)
 
 
 async def test_plug_then_swipe_charges_and_second_swipe_bills_with_a_receipt(
