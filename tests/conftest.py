@@ -13,6 +13,7 @@ from station_protocol.ids import Layout
 from station_tools.mosquitto import Mosquitto
 from station_tools.rig import Ports, StationRig
 from station_tools.simulator import Simulator, SimulatorOptions
+from station_tools.steps import eventually
 
 LAYOUT = Layout(2, 4)
 
@@ -44,7 +45,21 @@ def station(
 async def piles(station: StationRig, station_broker: Mosquitto) -> AsyncIterator[Simulator]:
     options = SimulatorOptions(meter_interval=0.1, speedup=Decimal(100))
     async with Simulator(station_broker.url, LAYOUT, options) as simulator:
+        await every_pile_up(station)
         yield simulator
+
+
+async def every_pile_up(station: StationRig) -> None:
+    """A station is ready for drivers once each collector hears every one of its piles."""
+
+    def up() -> bool:
+        for charger in LAYOUT.charger_ids():
+            response = httpx.get(f"{station.collector_url(charger)}/api/v1/piles", timeout=5)
+            if not all(pile["up"] for pile in response.json()):
+                return False
+        return True
+
+    await eventually(up, timeout=15)
 
 
 @pytest.fixture(scope="module")

@@ -282,6 +282,10 @@ class Collector:
                 if self.out_of_service(pile_id):
                     pile.flow.start_failed(time.monotonic())
                     codes = sorted(self.board.active_codes(pile_id))
+                    log.warning(
+                        "pile out of service, charge not started",
+                        extra={"pile_id": pile_id, "card_uid": card_uid, "faults": codes},
+                    )
                     self._spawn(self._show(pile_id, display.out_of_service(codes)))
                 else:
                     self._spawn(self._start(pile, session_id, card_uid))

@@ -38,6 +38,7 @@ Spawn = Callable[[Coroutine[Any, Any, object]], None]
 @dataclass
 class PileWatch:
     pile_id: str
+    last_seq: int | None = None
     last_ack: float | None = None
     last_ack_wall: datetime | None = None
     watching_since: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -128,15 +129,20 @@ class Watch:
     # -- what the piles say ----------------------------------------------------------------
 
     def acked(self, pile_id: str, seq: int) -> None:
-        """A pile answered breath ``seq``: it is alive, whatever Zigbee2MQTT last said."""
+        """A pile answered breath ``seq``: it is alive, whatever Zigbee2MQTT last said.
+
+        Zigbee2MQTT sends a device's whole cached state with every message, so a plug or a
+        meter reading repeats the last ``breath_ack``: only an answer to a breath we sent
+        recently, and not the one we already had, counts.
+        """
         pile = self.piles.get(pile_id)
-        if pile is None:
+        sent = self.sent.get(seq)
+        if pile is None or sent is None or seq == pile.last_seq:
             return
+        pile.last_seq = seq
         loop = asyncio.get_running_loop()
         now = loop.time()
-        sent = self.sent.get(seq)
-        if sent is not None:
-            self.metrics.breath_rtt.labels(self.charger, "pile").observe(now - sent)
+        self.metrics.breath_rtt.labels(self.charger, "pile").observe(now - sent)
         pile.last_ack = now
         pile.last_ack_wall = datetime.now(UTC)
         if not self.suspended:

@@ -8,13 +8,16 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel
 
 from station_collector.api.deps import CollectorDep
-from station_collector.collector import Pile
+from station_collector.collector import Collector, Pile
 
 router = APIRouter(tags=["piles"])
 
 
 class PileView(BaseModel):
     pile_id: str
+    up: bool
+    """Answers breath frames (and its Zigbee2MQTT bridge is online)."""
+    faults: list[str]
     phase: str
     gun: str | None
     charging: bool | None
@@ -25,10 +28,12 @@ class PileView(BaseModel):
     card_uid: str | None
 
 
-def _view(pile: Pile) -> PileView:
+def _view(collector: Collector, pile: Pile) -> PileView:
     readings, flow = pile.readings, pile.flow
     return PileView(
         pile_id=flow.pile_id,
+        up=collector.watch.is_up(flow.pile_id),
+        faults=sorted(collector.board.active_codes(flow.pile_id)),
         phase=flow.phase.value,
         gun=readings.gun,
         charging=readings.charging,
@@ -42,7 +47,7 @@ def _view(pile: Pile) -> PileView:
 
 @router.get("/piles")
 async def list_piles(collector: CollectorDep) -> list[PileView]:
-    return [_view(pile) for pile in collector.piles.values()]
+    return [_view(collector, pile) for pile in collector.piles.values()]
 
 
 @router.get("/piles/{pile_id}")
@@ -50,4 +55,4 @@ async def get_pile(pile_id: str, collector: CollectorDep) -> PileView:
     pile = collector.piles.get(pile_id)
     if pile is None:
         raise HTTPException(404, f"no pile {pile_id} on charger {collector.charger}")
-    return _view(pile)
+    return _view(collector, pile)
