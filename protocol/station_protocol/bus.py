@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -299,6 +300,8 @@ class Bus:
             clean_start=options.session_expiry == 0,
             properties=connect,
             timeout=5,
+            # Bulletins and breaths are small and late ones are wrong: no Nagle delay.
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
 
     async def _on_connect(self, client: aiomqtt.Client) -> None:

@@ -18,6 +18,10 @@ PILE_PATTERN = r"^c[1-9][0-9]{0,2}-p[0-9]{2}$"
 ChargerId = Annotated[str, StringConstraints(pattern=CHARGER_PATTERN)]
 PileId = Annotated[str, StringConstraints(pattern=PILE_PATTERN)]
 
+STATION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+StationId = Annotated[str, StringConstraints(pattern=STATION_PATTERN)]
+"""A station as the central server knows it (``station-1``); it is part of central's URLs."""
+
 _PILE_RE = re.compile(r"^(c[1-9][0-9]{0,2})-p([0-9]{2})$")
 _LAYOUT_RE = re.compile(r"^([1-9][0-9]{0,2})x([1-9][0-9]?)$")
 

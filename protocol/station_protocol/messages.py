@@ -75,6 +75,12 @@ class SessionOpenRequest(_Message):
     pile_id: PileId
     card_uid: CardUid
     meter_start: Decimal = Field(ge=0, allow_inf_nan=False)
+    balance: Decimal | None = Field(default=None, allow_inf_nan=False)
+    """The card's balance from the :class:`VerificationReply` that accepted it, if known.
+
+    Billing stops the charge (``StopRequest(reason=insufficient_balance)``) when the running
+    cost reaches it; without it billing asks verification (:class:`BalanceRequest`).
+    """
 
 
 class SessionOpenReply(_Message):
@@ -154,6 +160,87 @@ class MeterReading(_Message):
     gun_plugged: bool | None = None
 
 
+class DebitResult(StrEnum):
+    """What verification did with a session's debit."""
+
+    BOOKED = "booked"
+    ALREADY_BOOKED = "already_booked"
+    """The session was debited before (a redelivery or a retry): nothing booked again."""
+    UNKNOWN_CARD = "unknown_card"
+    INVALID = "invalid"
+    """The amount cannot be booked (negative, or finer than the ledger keeps)."""
+    CONFLICT = "conflict"
+    """The session was debited before with another amount or card; the first booking stands."""
+
+
+class DebitRequest(_Message):
+    """Billing -> verification (req/resp): take this session's cost from the card's balance.
+
+    Idempotent by ``session_id``: billing sends it again until it is answered, and a session
+    is debited exactly once however often it arrives.
+    """
+
+    session_id: SessionId = Field(min_length=1, max_length=36)
+    card_uid: CardUid
+    pile_id: PileId
+    amount: Decimal = Field(ge=0, allow_inf_nan=False)
+    """The record's ``total_cost.incl_vat``: what the driver pays."""
+
+
+class DebitReply(_Message):
+    session_id: SessionId
+    card_uid: CardUid
+    result: DebitResult
+    amount: Decimal | None = None
+    """The amount booked for the session (the first booking's, on a redelivery)."""
+    balance: Decimal | None = None
+    """The card's balance after the debit."""
+    error: str | None = None
+
+    @property
+    def settled(self) -> bool:
+        """The session's debit is on the ledger (now or before): billing stops retrying."""
+        return self.result in (DebitResult.BOOKED, DebitResult.ALREADY_BOOKED)
+
+
+class BalanceRequest(_Message):
+    """Billing -> verification (req/resp): the card's balance now (its ledger's sum)."""
+
+    card_uid: CardUid
+    session_id: SessionId | None = None
+
+
+class BalanceReply(_Message):
+    card_uid: CardUid
+    known: bool
+    balance: Decimal | None = None
+
+
+class TariffDisplay(_Message):
+    """Retained per pile (billing): the price in effect now, shown before a driver swipes.
+
+    Prices include VAT (what the driver pays) in ``currency``; ``None`` means that part is
+    not charged now. ``valid_until`` is when billing will publish the next one (a time-band
+    boundary or an assignment's end), if it knows.
+    """
+
+    pile_id: PileId
+    tariff_id: str
+    currency: str
+    energy_price: Decimal | None = None
+    """Per kWh."""
+    time_price: Decimal | None = None
+    """Per hour of charging."""
+    parking_price: Decimal | None = None
+    """Per hour plugged in and not charging."""
+    flat_price: Decimal | None = None
+    """Once per session."""
+    lines: list[str]
+    """Ready for the pile display, a few short lines."""
+    valid_until: AwareDatetime | None = None
+    published_at: AwareDatetime
+
+
 class CollectorBreath(_Message):
     """Collector -> local server every T1 (req/resp): I am alive; are you?
 
@@ -186,6 +273,23 @@ class FaultReport(_Message):
     source: str
     """The pile id, or the charger id for a condition of the collector itself."""
     pile_id: PileId | None = None
+    code: str = Field(min_length=1, max_length=64)
+    active: bool
+    since: AwareDatetime
+    detected_at: AwareDatetime
+    detail: dict[str, str] = Field(default_factory=dict)
+
+
+class ServiceFaultReport(_Message):
+    """A service's retained word on one condition of one source (central, a database...).
+
+    The service-side twin of :class:`FaultReport`, which belongs to a collector (its
+    ``charger`` is required). ``active`` true raises, false clears; ``since`` is when the
+    condition began, ``detected_at`` when it was decided.
+    """
+
+    service: str = Field(min_length=1, max_length=64)
+    source: str = Field(min_length=1, max_length=64)
     code: str = Field(min_length=1, max_length=64)
     active: bool
     since: AwareDatetime

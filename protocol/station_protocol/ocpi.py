@@ -99,3 +99,40 @@ class Tariff(BaseModel):
     start_date_time: AwareDatetime | None = None
     end_date_time: AwareDatetime | None = None
     last_updated: AwareDatetime
+
+
+class CdrDimensionType(StrEnum):
+    """OCPI 2.2.1 CdrDimensionType: what a charging period's volume measures."""
+
+    CURRENT = "CURRENT"
+    ENERGY = "ENERGY"
+    ENERGY_EXPORT = "ENERGY_EXPORT"
+    ENERGY_IMPORT = "ENERGY_IMPORT"
+    MAX_CURRENT = "MAX_CURRENT"
+    MIN_CURRENT = "MIN_CURRENT"
+    MAX_POWER = "MAX_POWER"
+    MIN_POWER = "MIN_POWER"
+    PARKING_TIME = "PARKING_TIME"
+    POWER = "POWER"
+    RESERVATION_TIME = "RESERVATION_TIME"
+    STATE_OF_CHARGE = "STATE_OF_CHARGE"
+    TIME = "TIME"
+
+
+class CdrDimension(BaseModel):
+    """One measured volume of a charging period: kWh, hours (TIME, PARKING_TIME), A, kW."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: CdrDimensionType
+    volume: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+
+
+class ChargingPeriod(BaseModel):
+    """OCPI 2.2.1 CdrChargingPeriod: from ``start_date_time`` to the next period (or the end)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start_date_time: AwareDatetime
+    dimensions: list[CdrDimension] = Field(min_length=1)
+    tariff_id: Annotated[str, StringConstraints(max_length=36)] | None = None

@@ -105,6 +105,24 @@ def _parse_bridge(parts: list[str]) -> ZigbeeTopic:
     return ZigbeeTopic(ZigbeeTopicKind.BRIDGE_OTHER)
 
 
+@dataclass(frozen=True)
+class CollectorFaultTopic:
+    """What a ``station/v1/collectors/<charger>/faults/<source>/<code>`` topic names."""
+
+    charger: str
+    source: str
+    code: str
+
+
+@dataclass(frozen=True)
+class ServiceFaultTopic:
+    """What a ``station/v1/services/<service>/faults/<source>/<code>`` topic names."""
+
+    service: str
+    source: str
+    code: str
+
+
 def shared(group: str, topic_filter: str) -> str:
     """An MQTT v5 shared subscription, so that replicas split the work instead of doubling it."""
     return f"$share/{group}/{topic_filter}"
@@ -161,12 +179,72 @@ class StationTopics:
         return charger if re.match(CHARGER_PATTERN, charger) else None
 
     @staticmethod
+    def collector_fault_of_topic(topic: str) -> CollectorFaultTopic | None:
+        """The charger, source and code a ``collector_fault`` topic is about, if it is one."""
+        parts = topic.split("/")
+        root = STATION_ROOT.split("/")
+        if len(parts) != len(root) + 5 or parts[: len(root)] != root:
+            return None
+        collectors, charger, faults, source, code = parts[len(root) :]
+        if collectors != "collectors" or faults != "faults":
+            return None
+        if not re.match(CHARGER_PATTERN, charger) or not source or not code:
+            return None
+        return CollectorFaultTopic(charger, source, code)
+
+    @staticmethod
+    def fault_bulletin(source: str, code: str) -> str:
+        """Retained: the bulletin of one active fault; an empty payload once it cleared."""
+        return f"{STATION_ROOT}/faults/bulletins/{source}/{code}"
+
+    @staticmethod
+    def fault_bulletins() -> str:
+        return f"{STATION_ROOT}/faults/bulletins/+/+"
+
+    @staticmethod
+    def bulletin_of_topic(topic: str) -> tuple[str, str] | None:
+        """``(source, code)`` of a ``fault_bulletin`` topic, or ``None`` if it is not one."""
+        prefix = f"{STATION_ROOT}/faults/bulletins/"
+        if not topic.startswith(prefix):
+            return None
+        parts = topic[len(prefix) :].split("/")
+        if len(parts) != 2 or not all(parts):
+            return None
+        return parts[0], parts[1]
+
+    @staticmethod
     def service_statuses() -> str:
         return f"{STATION_ROOT}/services/+/status"
 
     @staticmethod
     def service_status(service: str) -> str:
         return f"{STATION_ROOT}/services/{service}/status"
+
+    @staticmethod
+    def service_fault(service: str, source: str, code: str) -> str:
+        """Retained: one condition a service sees on ``source`` (central, its database...)."""
+        return f"{STATION_ROOT}/services/{service}/faults/{source}/{code}"
+
+    @staticmethod
+    def service_faults(service: str) -> str:
+        """The filter for every fault report of one service."""
+        return f"{STATION_ROOT}/services/{service}/faults/#"
+
+    @staticmethod
+    def all_service_faults() -> str:
+        return f"{STATION_ROOT}/services/+/faults/#"
+
+    @staticmethod
+    def service_fault_of_topic(topic: str) -> ServiceFaultTopic | None:
+        """The service, source and code a ``service_fault`` topic is about, if it is one."""
+        parts = topic.split("/")
+        root = STATION_ROOT.split("/")
+        if len(parts) != len(root) + 5 or parts[: len(root)] != root:
+            return None
+        services, service, faults, source, code = parts[len(root) :]
+        if services != "services" or faults != "faults" or not (service and source and code):
+            return None
+        return ServiceFaultTopic(service, source, code)
 
     @staticmethod
     def replies(client_id: str) -> str:
@@ -176,6 +254,33 @@ class StationTopics:
     @staticmethod
     def verification_requests() -> str:
         return f"{STATION_ROOT}/verification/requests"
+
+    @staticmethod
+    def debit_requests() -> str:
+        """Billing -> verification (req/resp, shared): debit a session from its card."""
+        return f"{STATION_ROOT}/verification/debits"
+
+    @staticmethod
+    def balance_requests() -> str:
+        """Billing -> verification (req/resp, shared): a card's balance now."""
+        return f"{STATION_ROOT}/verification/balances"
+
+    @staticmethod
+    def pile_tariff(pile: str) -> str:
+        """Retained (billing): the tariff in effect on a pile now, for its display."""
+        return f"{STATION_ROOT}/piles/{pile}/tariff"
+
+    @staticmethod
+    def pile_tariffs() -> str:
+        return f"{STATION_ROOT}/piles/+/tariff"
+
+    @staticmethod
+    def pile_of_tariff_topic(topic: str) -> str | None:
+        prefix, suffix = f"{STATION_ROOT}/piles/", "/tariff"
+        if not (topic.startswith(prefix) and topic.endswith(suffix)):
+            return None
+        pile = topic[len(prefix) : -len(suffix)]
+        return pile if is_pile_id(pile) else None
 
     @staticmethod
     def session_open_requests() -> str:

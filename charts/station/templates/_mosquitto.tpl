@@ -11,6 +11,8 @@ persistence true
 persistence_location /mosquitto/data/
 autosave_interval 30
 max_queued_messages 10000
+# Small packets (breaths, bulletins) leave at once: no Nagle delay on the 100 ms budget.
+set_tcp_nodelay true
 log_dest stdout
 log_type error
 log_type warning

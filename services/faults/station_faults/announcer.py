@@ -1,0 +1,180 @@
+"""Fault announcement: episodes in the database, bulletins on the broker, in that order.
+
+Order within a raise: store the episode, then publish the bulletin, so that nobody reads a
+bulletin the history does not hold. A publish that fails (broker away) is not retried here:
+the reconciliation puts the broker back in step with the open episodes when it returns.
+
+One lock per process serialises raise, clear, acknowledge and reconcile, so that a
+reconciliation never republishes a bulletin whose fault was cleared while it looked.
+Two replicas are kept apart by the database (see :mod:`.episodes`) and the next
+reconciliation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from station_faults.board import ActiveBulletins
+from station_faults.core.clock import Clock
+from station_faults.episodes import (
+    EpisodeStore,
+    RaiseOutcome,
+    Sighting,
+    episode_detail,
+)
+from station_faults.metrics import FaultMetrics, LatencyStage
+from station_faults.models import FaultEpisode
+from station_protocol.bulletins import Bulletin
+from station_protocol.bus import Bus, BusUnavailable
+from station_protocol.catalogue import Catalogue
+from station_protocol.topics import StationTopics
+
+log = logging.getLogger("station.faults.announcer")
+
+
+def bulletin_of(episode: FaultEpisode, catalogue: Catalogue) -> Bulletin | None:
+    """The bulletin of an episode; ``None`` if its code left the catalogue since."""
+    entry = catalogue.get(episode.code)
+    if entry is None:
+        return None
+    return Bulletin.expand(
+        entry,
+        id=episode.id,
+        source=episode.source,
+        charger=episode.charger,
+        pile_id=episode.pile_id,
+        since=episode.since,
+        detected_at=episode.detected_at,
+        raised_at=episode.raised_at,
+        flaps=episode.flaps,
+        acked_by=episode.acked_by,
+        acked_at=episode.acked_at,
+        detail=episode_detail(episode),
+    )
+
+
+@dataclass
+class FaultAnnouncer:
+    bus: Bus
+    store: EpisodeStore
+    catalogue: Catalogue
+    board: ActiveBulletins
+    metrics: FaultMetrics
+    clock: Clock
+    hold_down: timedelta
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def raise_fault(self, sighting: Sighting, due: datetime) -> FaultEpisode:
+        """Announce a fault; ``due`` is when it should have been announced (for latency)."""
+        async with self._lock:
+            result = await asyncio.to_thread(
+                self.store.raise_fault, sighting, self.clock(), self.hold_down
+            )
+            episode = result.episode
+            bulletin = bulletin_of(episode, self.catalogue)
+            shown = self.board.get(episode.source, episode.code)
+            if bulletin is not None and shown != bulletin:
+                await self._publish(bulletin)
+            if result.outcome is RaiseOutcome.OPENED:
+                self._count_new(episode, due)
+            elif result.outcome is RaiseOutcome.REOPENED:
+                self.metrics.bulletins_reopened.labels(episode.code).inc()
+        if result.outcome is not RaiseOutcome.ALREADY_OPEN:
+            log.info(
+                "fault raised",
+                extra={**_ids(episode), "outcome": result.outcome.value, "flaps": episode.flaps},
+            )
+        return episode
+
+    async def clear_fault(
+        self, source: str, code: str, *, only_reason: str | None = None
+    ) -> FaultEpisode | None:
+        async with self._lock:
+            episode = await asyncio.to_thread(
+                self.store.clear_fault, source, code, self.clock(), only_reason=only_reason
+            )
+            # With no open episode, a bulletin still up is stale (unless the clear was
+            # only for one reason: then the fault stands for another).
+            stale = only_reason is None and self.board.get(source, code) is not None
+            if episode is not None or stale:
+                await self._withdraw(source, code)
+        if episode is not None:
+            log.info("fault cleared", extra=_ids(episode))
+        return episode
+
+    async def acknowledge(self, episode_id: str, who: str) -> FaultEpisode | None:
+        async with self._lock:
+            episode = await asyncio.to_thread(self.store.acknowledge, episode_id, who, self.clock())
+            if episode is not None and episode.cleared_at is None:
+                bulletin = bulletin_of(episode, self.catalogue)
+                if bulletin is not None:
+                    await self._publish(bulletin)
+        if episode is not None:
+            log.info("fault acknowledged", extra={**_ids(episode), "acked_by": episode.acked_by})
+        return episode
+
+    async def reconcile(self) -> None:
+        """Make the retained bulletins on the broker match the open episodes."""
+        async with self._lock:
+            shown = self.board.snapshot()
+            episodes = await asyncio.to_thread(self.store.open_episodes)
+            wanted = {(e.source, e.code): bulletin_of(e, self.catalogue) for e in episodes}
+            for key, bulletin in wanted.items():
+                if bulletin is not None and shown.get(key) != bulletin:
+                    log.info("bulletin republished", extra={"source": key[0], "code": key[1]})
+                    await self._publish(bulletin)
+            for key in shown.keys() - wanted.keys():
+                log.info("stale bulletin withdrawn", extra={"source": key[0], "code": key[1]})
+                await self._withdraw(*key)
+
+    async def keep_reconciled(self, interval: float, first_after: float = 1.0) -> None:
+        """Reconcile shortly after start (the retained bulletins have arrived), then often."""
+        await asyncio.sleep(first_after)
+        while True:
+            try:
+                await self.bus.wait_connected(interval)
+                await self.reconcile()
+            except BusUnavailable:
+                pass
+            except Exception:
+                log.exception("reconciliation failed")
+            await asyncio.sleep(interval)
+
+    async def _publish(self, bulletin: Bulletin) -> None:
+        topic = StationTopics.fault_bulletin(bulletin.source, bulletin.code)
+        try:
+            await self.bus.publish(topic, bulletin, qos=1, retain=True)
+        except BusUnavailable as exc:
+            log.warning("bulletin not published yet", extra={"topic": topic, "error": str(exc)})
+            return
+        self.board.put(bulletin)
+
+    async def _withdraw(self, source: str, code: str) -> None:
+        """An empty retained message deletes the retained bulletin on the broker."""
+        topic = StationTopics.fault_bulletin(source, code)
+        try:
+            await self.bus.publish(topic, b"", qos=1, retain=True)
+        except BusUnavailable as exc:
+            log.warning("bulletin not withdrawn yet", extra={"topic": topic, "error": str(exc)})
+            return
+        self.board.remove(source, code)
+
+    def _count_new(self, episode: FaultEpisode, due: datetime) -> None:
+        self.metrics.bulletins_raised.labels(episode.code).inc()
+        detect = (episode.detected_at - episode.since).total_seconds()
+        self.metrics.latency(LatencyStage.DETECT, episode.code, detect)
+        publish = (self.clock() - due).total_seconds()
+        self.metrics.latency(LatencyStage.PUBLISH, episode.code, publish)
+
+
+def _ids(episode: FaultEpisode) -> dict[str, str | None]:
+    return {
+        "episode_id": episode.id,
+        "code": episode.code,
+        "source": episode.source,
+        "charger": episode.charger,
+        "pile_id": episode.pile_id,
+    }

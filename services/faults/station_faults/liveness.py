@@ -1,0 +1,176 @@
+"""Is each collector alive? Its breath frames and its last will say so.
+
+Two kinds of evidence, each raising ``collector_offline`` for the charger:
+
+* **Breaths.** A collector sends a breath every T1 (MQTT v5 request); this service answers
+  each with a :class:`BreathAck` and re-arms a timer for ``misses x T1`` (T1 as the breath
+  says). When the timer fires the collector has gone silent: hung (SIGSTOP), cut off, or
+  its breaths lost on the way. The bulletin clears at the next breath.
+* **Its last will.** The collector's retained status goes ``offline`` when its connection
+  dies: at once when the socket closes (killed, crashed), at 1.5 x keep-alive when it hangs.
+  The bulletin clears when the status says ``online`` again, or at the next breath.
+
+Breaths come through a shared subscription, so each replica hears only some of them. The
+last breath is therefore kept in the database, and a timer that fires checks it there
+before raising: another replica may have heard a breath this one did not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from station_faults.announcer import FaultAnnouncer
+from station_faults.board import ActiveBulletins
+from station_faults.core.clock import Clock
+from station_faults.decoding import drop, read
+from station_faults.episodes import EpisodeStore, Sighting
+from station_faults.metrics import FaultMetrics, MessageKind
+from station_protocol.bus import Bus, Incoming
+from station_protocol.catalogue import Catalogue
+from station_protocol.faults import FaultCode
+from station_protocol.messages import BreathAck, CollectorBreath, ServiceStatus
+from station_protocol.topics import StationTopics, shared
+from station_protocol.zigbee import OnlineState
+
+log = logging.getLogger("station.faults.liveness")
+
+SHARE_GROUP = "faults"
+OFFLINE = FaultCode.COLLECTOR_OFFLINE.value
+BY_LAST_WILL = "last_will"
+BY_MISSED_BREATHS = "breaths_missed"
+EARLY = timedelta(milliseconds=5)
+"""A timer that fires this much before the shared deadline still counts as on time."""
+
+
+@dataclass
+class CollectorLiveness:
+    bus: Bus
+    store: EpisodeStore
+    announcer: FaultAnnouncer
+    board: ActiveBulletins
+    catalogue: Catalogue
+    metrics: FaultMetrics
+    clock: Clock
+    misses: int
+    forget_after: timedelta
+    """A collector silent for longer than this when the service starts is not watched."""
+    _timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _heard: set[str] = field(default_factory=set)
+    """Chargers that breathed since this process started."""
+
+    def register(self) -> None:
+        self.bus.add_route(shared(SHARE_GROUP, StationTopics.collector_breaths()), self.on_breath)
+        self.bus.add_route(StationTopics.collector_statuses(), self.on_status)
+
+    async def watch_known(self) -> None:
+        """After a restart: expect a breath from every collector that breathed lately."""
+        now = self.clock()
+        for link in await asyncio.to_thread(self.store.links):
+            if now - link.last_breath_at <= self.forget_after:
+                self._arm(link.charger, self.misses * link.t1)
+
+    def close(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        for task in self._tasks:
+            task.cancel()
+
+    # ------------------------------------------------------------------ breaths
+
+    async def on_breath(self, message: Incoming) -> None:
+        charger = StationTopics.charger_of_collector_topic(message.topic)
+        breath = read(CollectorBreath, message, MessageKind.BREATH, self.metrics)
+        if breath is None:
+            return
+        if breath.charger != charger:
+            drop(message, MessageKind.BREATH, "topic_mismatch", self.metrics)
+            return
+        await self.bus.reply(message, BreathAck(charger=breath.charger, seq=breath.seq))
+        self.metrics.breaths_answered.labels(breath.charger).inc()
+        self._arm(breath.charger, self.misses * breath.t1)
+        await asyncio.to_thread(
+            self.store.record_breath, breath.charger, breath.seq, breath.t1, self.clock()
+        )
+        first = breath.charger not in self._heard
+        self._heard.add(breath.charger)
+        if first or self.board.get(breath.charger, OFFLINE) is not None:
+            await self.announcer.clear_fault(breath.charger, OFFLINE)
+
+    def _arm(self, charger: str, delay: float) -> None:
+        previous = self._timers.pop(charger, None)
+        if previous is not None:
+            previous.cancel()
+        loop = asyncio.get_running_loop()
+        self._timers[charger] = loop.call_later(delay, self._on_timer, charger)
+
+    def _on_timer(self, charger: str) -> None:
+        self._timers.pop(charger, None)
+        task = asyncio.create_task(self._overdue(charger), name=f"breath-overdue-{charger}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _overdue(self, charger: str) -> None:
+        try:
+            link = await asyncio.to_thread(self.store.link, charger)
+            if link is None or charger in self._timers:
+                return  # a breath came while we looked
+            deadline = link.last_breath_at + timedelta(seconds=self.misses * link.t1)
+            now = self.clock()
+            if deadline - now > EARLY:
+                # Another replica heard a breath this one did not: wait for the real deadline.
+                self._arm(charger, (deadline - now).total_seconds())
+                return
+            sighting = Sighting(
+                code=OFFLINE,
+                severity=self.catalogue[OFFLINE].severity.value,
+                source=charger,
+                charger=charger,
+                pile_id=None,
+                since=link.last_breath_at,
+                detected_at=now,
+                detail={
+                    "reason": BY_MISSED_BREATHS,
+                    "last_seq": str(link.last_seq),
+                    "t1": f"{link.t1:g}",
+                    "misses": str(self.misses),
+                },
+            )
+            log.warning("collector stopped breathing", extra={"charger": charger})
+            await self.announcer.raise_fault(sighting, due=deadline)
+        except Exception:
+            log.exception("breath check failed", extra={"charger": charger})
+
+    # ------------------------------------------------------------------ last will
+
+    async def on_status(self, message: Incoming) -> None:
+        charger = StationTopics.charger_of_collector_topic(message.topic)
+        if charger is None:
+            drop(message, MessageKind.STATUS, "bad_topic", self.metrics)
+            return
+        if not message.payload:
+            return  # the status was deleted: no news about the collector
+        status = read(ServiceStatus, message, MessageKind.STATUS, self.metrics)
+        if status is None:
+            return
+        if status.state is OnlineState.ONLINE:
+            # Only the fault its last will raised: missed breaths clear at the next breath.
+            await self.announcer.clear_fault(charger, OFFLINE, only_reason=BY_LAST_WILL)
+            return
+        now = self.clock()
+        sighting = Sighting(
+            code=OFFLINE,
+            severity=self.catalogue[OFFLINE].severity.value,
+            source=charger,
+            charger=charger,
+            pile_id=None,
+            since=now,
+            detected_at=now,
+            detail={"reason": BY_LAST_WILL},
+        )
+        log.warning("collector connection lost", extra={"charger": charger})
+        await self.announcer.raise_fault(sighting, due=now)
