@@ -40,13 +40,21 @@ def prometheus_sample(text: str, name: str, labels: str | None = None) -> float:
 
 
 def register_station(base_url: str, admin_token: str, station_id: str) -> str:
-    """Register ``station_id`` at central (blocking); returns its token."""
+    """Register ``station_id`` at central (blocking); returns its token.
+
+    A station central knows already (a restarted one-machine station) gets a new token.
+    """
+    base = base_url.rstrip("/")
     response = httpx.post(
-        base_url.rstrip("/") + CentralPaths.STATIONS,
+        base + CentralPaths.STATIONS,
         json={"station_id": station_id},
         headers=bearer(admin_token),
         timeout=10,
     )
+    if response.status_code == httpx.codes.CONFLICT:
+        response = httpx.post(
+            base + CentralPaths.station_token(station_id), headers=bearer(admin_token), timeout=10
+        )
     response.raise_for_status()
     return str(response.json()["token"])
 

@@ -24,6 +24,7 @@ from types import FrameType
 from typing import TextIO
 
 import aiomqtt
+import httpx
 
 from station_protocol.bus import BrokerAddress
 from station_protocol.ids import Layout
@@ -31,13 +32,10 @@ from station_tools.demo_cards import DEMO_CARDS, seed_cards
 from station_tools.mosquitto import Mosquitto
 from station_tools.ports import free_port
 from station_tools.processes import ServiceProcess
+from station_tools.rig import Ports, StationRig
 from station_tools.simulator.control import wait_simulator_online
 from station_tools.station_file import ServiceEntry, StationFile, StationState
 
-VERIFICATION_PORT = 8101
-BILLING_PORT = 8102
-COLLECTOR_PORT_BASE = 8120
-"""Collector ``c<i>`` listens on ``8120 + i``."""
 HEALTH_TIMEOUT = 60.0
 SIMULATOR_TIMEOUT = 30.0
 WATCH_INTERVAL = 0.5
@@ -70,82 +68,24 @@ class StationPlan:
     def logs(self) -> Path:
         return self.data_dir / "logs"
 
-    @property
-    def verification_port(self) -> int:
-        return VERIFICATION_PORT + self.port_offset
-
-    @property
-    def billing_port(self) -> int:
-        return BILLING_PORT + self.port_offset
-
-    def collector_port(self, charger: str) -> int:
-        return COLLECTOR_PORT_BASE + int(charger[1:]) + self.port_offset
+    def rig(self, broker: BrokerAddress | str = "mqtt://127.0.0.1:1883") -> StationRig:
+        """The station's services as the rig plans them (the same plan the tests run)."""
+        return StationRig(
+            broker_url=str(broker),
+            layout=self.layout,
+            data_dir=self.data_dir.resolve(),
+            ports=Ports.shifted(self.port_offset),
+            t1=self.t1,
+            t2=self.t2,
+        )
 
     def port_of(self, name: str) -> int | None:
-        """The HTTP port of the service process called ``name``, if it has one."""
-        if name == "verification":
-            return self.verification_port
-        if name == "billing":
-            return self.billing_port
-        if name.startswith("collector-"):
-            return self.collector_port(name.removeprefix("collector-"))
-        return None
+        """The HTTP port of the process called ``name``, if it has one."""
+        return self.rig().port_of(name)
 
     def ports(self) -> dict[str, int]:
         """Every fixed port the plan needs, by the part that needs it."""
-        if not self.services:
-            return {}
-        ports = {"verification": self.verification_port, "billing": self.billing_port}
-        for charger in self.layout.charger_ids():
-            ports[f"collector {charger}"] = self.collector_port(charger)
-        return ports
-
-    def service_processes(self, broker: BrokerAddress) -> list[ServiceProcess]:
-        """Verification, billing, then one collector per charger, each with its variables."""
-        if not self.services:
-            return []
-        data = self.data_dir.resolve()
-        processes = [
-            self._service(
-                "verification", "station_verification", self.verification_port, data, broker
-            ),
-            self._service("billing", "station_billing", self.billing_port, data, broker),
-        ]
-        for charger in self.layout.charger_ids():
-            port = self.collector_port(charger)
-            processes.append(
-                ServiceProcess(
-                    name=f"collector-{charger}",
-                    module="station_collector",
-                    env={
-                        "STATION_COLLECTOR_BROKER": str(broker),
-                        "STATION_COLLECTOR_CHARGER": charger,
-                        "STATION_COLLECTOR_PILES": str(self.layout.piles_per_charger),
-                        "STATION_COLLECTOR_PORT": str(port),
-                        "STATION_COLLECTOR_T1": str(self.t1),
-                        "STATION_COLLECTOR_DATA_DIR": str(data / "collectors" / charger),
-                    },
-                    log_dir=self.logs,
-                    health_url=f"http://127.0.0.1:{port}/health",
-                )
-            )
-        return processes
-
-    def _service(
-        self, name: str, module: str, port: int, data: Path, broker: BrokerAddress
-    ) -> ServiceProcess:
-        prefix = f"STATION_{name.upper()}_"
-        return ServiceProcess(
-            name=name,
-            module=module,
-            env={
-                f"{prefix}BROKER": str(broker),
-                f"{prefix}PORT": str(port),
-                f"{prefix}DATA_DIR": str(data),
-            },
-            log_dir=self.logs,
-            health_url=f"http://127.0.0.1:{port}/health",
-        )
+        return self.rig().all_ports() if self.services else {}
 
     def simulator_process(self, broker: BrokerAddress, instance: str) -> ServiceProcess:
         return ServiceProcess(
@@ -181,7 +121,7 @@ def reachable(broker: BrokerAddress) -> bool:
 def base_url(process: ServiceProcess) -> str | None:
     if process.health_url is None:
         return None
-    return process.health_url.removesuffix("/health")
+    return process.health_url.rsplit("/", 1)[0]
 
 
 class Launcher:
@@ -248,21 +188,18 @@ class Launcher:
         plan.logs.mkdir(parents=True, exist_ok=True)
         broker = self.start_broker()
         self.write_station_file(StationState.STARTING)
-        services = plan.service_processes(broker)
-        self.processes.extend(services)
-        for process in services:
-            process.start(wait=0)
-        for process in services:
+        rig = plan.rig(broker)
+        if plan.services:
             try:
-                process.wait_healthy(HEALTH_TIMEOUT)
-            except (RuntimeError, TimeoutError) as exc:
-                raise StartFailure(
-                    f"{process.name} did not start ({process.log_file}):\n{exc}"
-                ) from None
+                rig.start(HEALTH_TIMEOUT)
+            except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
+                raise StartFailure(f"a service did not start:\n{exc}") from None
+            finally:
+                self.processes.extend(rig)
         if plan.simulator:
             self.start_simulator(broker)
         if plan.services:
-            self.cards = seed_cards(f"http://127.0.0.1:{plan.verification_port}/api/v1")
+            self.cards = seed_cards(f"{rig.url('verification')}/api/v1")
         self.write_station_file(StationState.RUNNING)
 
     def start_broker(self) -> BrokerAddress:

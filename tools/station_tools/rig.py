@@ -2,31 +2,51 @@
 end-to-end tests both start.
 
 One plan for both, so that the tests exercise exactly the processes, modules and settings
-that a user runs.
+that a user runs. Central runs off-site in a real deployment; the one-machine station runs
+it too, registers itself there, and hands the station token to sync.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from station_protocol.ids import Layout
+from station_tools.central import register_station
 from station_tools.ports import free_port
 from station_tools.processes import ServiceProcess
 
-DEFAULT_PORTS = {"verification": 8101, "billing": 8102}
-COLLECTOR_PORT_BASE = 8120
+SERVICES = ("verification", "billing", "faults", "central", "sync")
+"""The station's services besides the collectors, in start order (sync needs central)."""
 
 
 @dataclass(frozen=True)
 class Ports:
-    """HTTP ports of the services; ``collector(i)`` for charger ``c<i>``."""
+    """HTTP ports: the documented defaults, shifted by an offset, or free ones for tests."""
 
-    verification: int = DEFAULT_PORTS["verification"]
-    billing: int = DEFAULT_PORTS["billing"]
-    collector_base: int = COLLECTOR_PORT_BASE
+    verification: int = 8101
+    billing: int = 8102
+    faults: int = 8103
+    sync: int = 8104
+    central: int = 8110
+    collector_base: int = 8120
+    """Collector ``c<i>`` listens on ``collector_base + i``."""
     collectors: tuple[int, ...] = ()
+
+    @classmethod
+    def shifted(cls, offset: int) -> Ports:
+        """The defaults plus ``offset``, to run a second station beside the first."""
+        base = cls()
+        return cls(
+            verification=base.verification + offset,
+            billing=base.billing + offset,
+            faults=base.faults + offset,
+            sync=base.sync + offset,
+            central=base.central + offset,
+            collector_base=base.collector_base + offset,
+        )
 
     @classmethod
     def free(cls, chargers: int) -> Ports:
@@ -34,8 +54,15 @@ class Ports:
         return cls(
             verification=free_port(),
             billing=free_port(),
+            faults=free_port(),
+            sync=free_port(),
+            central=free_port(),
             collectors=tuple(free_port() for _ in range(chargers)),
         )
+
+    def of(self, service: str) -> int:
+        port: int = getattr(self, service)
+        return port
 
     def collector(self, index: int) -> int:
         if self.collectors:
@@ -50,57 +77,108 @@ class StationRig:
     data_dir: Path
     ports: Ports = field(default_factory=Ports)
     t1: float = 1.0
+    t2: float = 60.0
+    station_id: str = "station-1"
     env: dict[str, dict[str, str]] = field(default_factory=dict)
-    """Extra settings per service name (``verification``, ``billing``, ``collector``)."""
+    """Extra settings per service name (``verification``, ``billing``, ``collector``, ...)."""
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     services: dict[str, ServiceProcess] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
-        port = {"verification": self.ports.verification, "billing": self.ports.billing}[service]
-        return f"http://127.0.0.1:{port}"
+        return f"http://127.0.0.1:{self.ports.of(service)}"
 
     def collector_url(self, charger: str) -> str:
         return f"http://127.0.0.1:{self.ports.collector(int(charger[1:]))}"
 
-    def plan(self) -> list[ServiceProcess]:
-        logs = self.data_dir / "logs"
-        plan = [
-            self._service("verification", "STATION_VERIFICATION_", self.ports.verification, logs),
-            self._service("billing", "STATION_BILLING_", self.ports.billing, logs),
-        ]
+    def port_of(self, name: str) -> int | None:
+        """The HTTP port of the process called ``name`` (a service or ``collector-c<i>``)."""
+        if name in SERVICES:
+            return self.ports.of(name)
+        if name.startswith("collector-c"):
+            return self.ports.collector(int(name.removeprefix("collector-c")))
+        return None
+
+    def all_ports(self) -> dict[str, int]:
+        ports = {name: self.ports.of(name) for name in SERVICES}
         for index, charger in enumerate(self.layout.charger_ids(), start=1):
-            port = self.ports.collector(index)
-            process = self._service("collector", "STATION_COLLECTOR_", port, logs)
-            process.name = f"collector-{charger}"
-            process.env.update(
-                {
-                    "STATION_COLLECTOR_CHARGER": charger,
-                    "STATION_COLLECTOR_PILES": str(self.layout.piles_per_charger),
-                    "STATION_COLLECTOR_T1": str(self.t1),
-                }
-            )
-            plan.append(process)
+            ports[f"collector {charger}"] = self.ports.collector(index)
+        return ports
+
+    def plan(self, station_token: str = "") -> list[ServiceProcess]:
+        """Every process in start order; sync last, with the token central gave the station."""
+        billing_db = self.data_dir.resolve() / "billing" / "billing.db"
+        settings: dict[str, dict[str, str]] = {
+            "verification": {},
+            "billing": {"station_id": self.station_id},
+            "faults": {"layout": str(self.layout)},
+            "central": {"admin_token": self.admin_token},
+            "sync": {
+                "station_id": self.station_id,
+                "central_url": self.url("central"),
+                "central_token": station_token,
+                "t2": str(self.t2),
+                "database_url": f"sqlite:///{billing_db}",
+            },
+        }
+        plan = [self._service(name, settings[name]) for name in SERVICES if name != "sync"]
+        for index, charger in enumerate(self.layout.charger_ids(), start=1):
+            plan.append(self._collector(index, charger))
+        sync = self._service("sync", settings["sync"])
+        # Sync is alive before billing has made its outbox table; it waits for it.
+        sync.health_url = f"{self.url('sync')}/health"
+        plan.append(sync)
         return plan
 
-    def _service(self, name: str, prefix: str, port: int, logs: Path) -> ServiceProcess:
-        env = {
-            f"{prefix}BROKER": self.broker_url,
-            f"{prefix}PORT": str(port),
-            f"{prefix}DATA_DIR": str(self.data_dir / name),
-            **{f"{prefix}{key.upper()}": value for key, value in self.env.get(name, {}).items()},
+    def _collector(self, index: int, charger: str) -> ServiceProcess:
+        process = self._service(
+            "collector",
+            {
+                "charger": charger,
+                "piles": str(self.layout.piles_per_charger),
+                "t1": str(self.t1),
+            },
+            port=self.ports.collector(index),
+            data=self.data_dir / "collectors" / charger,
+        )
+        return replace(process, name=f"collector-{charger}")
+
+    def _service(
+        self,
+        name: str,
+        settings: dict[str, str],
+        *,
+        port: int | None = None,
+        data: Path | None = None,
+    ) -> ServiceProcess:
+        prefix = f"STATION_{name.upper()}_"
+        port = port if port is not None else self.ports.of(name)
+        values = {
+            "broker": self.broker_url,
+            "port": str(port),
+            "data_dir": str((data or self.data_dir / name).resolve()),
+            **settings,
+            **self.env.get(name, {}),
         }
         return ServiceProcess(
             name=name,
             module=f"station_{name}",
-            env=env,
-            log_dir=logs,
+            env={f"{prefix}{key.upper()}": value for key, value in values.items()},
+            log_dir=self.data_dir / "logs",
             health_url=f"http://127.0.0.1:{port}/ready",
         )
 
-    def start(self) -> StationRig:
-        """Start every service, in order, each healthy before the next."""
-        for process in self.plan():
+    def start(self, timeout: float = 60.0) -> StationRig:
+        """Start every service, wait for each to be ready, register at central, start sync."""
+        plan = self.plan()
+        for process in plan[:-1]:
             self.services[process.name] = process
-            process.start()
+            process.start(wait=0)
+        for process in plan[:-1]:
+            process.wait_healthy(timeout)
+        token = register_station(self.url("central"), self.admin_token, self.station_id)
+        sync = self.plan(token)[-1]
+        self.services[sync.name] = sync
+        sync.start(wait=timeout)
         return self
 
     def stop(self) -> None:

@@ -86,8 +86,16 @@ def test_up_options_are_parsed_into_their_types() -> None:
 def test_the_plan_gives_every_service_its_port_and_variables(tmp_path: Path) -> None:
     plan = StationPlan(data_dir=tmp_path, layout=Layout(2, 12), t1=0.5)
     broker = BrokerAddress("127.0.0.1", 1999)
-    processes = {p.name: p for p in plan.service_processes(broker)}
-    assert set(processes) == {"verification", "billing", "collector-c1", "collector-c2"}
+    processes = {p.name: p for p in plan.rig(broker).plan()}
+    assert set(processes) == {
+        "verification",
+        "billing",
+        "faults",
+        "central",
+        "sync",
+        "collector-c1",
+        "collector-c2",
+    }
     verification = processes["verification"]
     assert verification.module == "station_verification"
     assert verification.env["STATION_VERIFICATION_PORT"] == "8101"
@@ -99,11 +107,22 @@ def test_the_plan_gives_every_service_its_port_and_variables(tmp_path: Path) -> 
     assert collector.env["STATION_COLLECTOR_PILES"] == "12"
     assert collector.env["STATION_COLLECTOR_PORT"] == "8122"
     assert collector.env["STATION_COLLECTOR_T1"] == "0.5"
-    assert collector.health_url == "http://127.0.0.1:8122/health"
-    reserved = {8100, 8103, 8104, 8110}
-    assert not reserved & set(plan.ports().values())
+    assert collector.health_url == "http://127.0.0.1:8122/ready"
+    assert processes["faults"].env["STATION_FAULTS_PORT"] == "8103"
+    assert processes["faults"].env["STATION_FAULTS_LAYOUT"] == "2x12"
+    assert processes["sync"].env["STATION_SYNC_PORT"] == "8104"
+    assert processes["sync"].env["STATION_SYNC_CENTRAL_URL"] == "http://127.0.0.1:8110"
+    assert processes["central"].env["STATION_CENTRAL_PORT"] == "8110"
+    assert 8100 not in plan.ports().values()  # the display board's
     shifted = StationPlan(data_dir=tmp_path, layout=Layout(1, 1), port_offset=1000)
-    assert shifted.ports() == {"verification": 9101, "billing": 9102, "collector c1": 9121}
+    assert shifted.ports() == {
+        "verification": 9101,
+        "billing": 9102,
+        "faults": 9103,
+        "central": 9110,
+        "sync": 9104,
+        "collector c1": 9121,
+    }
 
 
 def test_pile_commands_need_a_running_station(

@@ -45,7 +45,7 @@ async def station(*args: str) -> tuple[int, str, str]:
 
 async def running(data_dir: Path, launcher: subprocess.Popen[str]) -> StationFile:
     """The station file once the station says it runs (fails fast if the launcher died)."""
-    for _ in range(600):
+    for _ in range(1800):  # every service imports FastAPI and friends: slow on a busy machine
         station_file = StationFile.read(data_dir)
         if station_file is not None and station_file.state == StationState.RUNNING:
             return station_file
@@ -204,12 +204,15 @@ async def test_station_up_starts_the_services_and_seeds_the_demo_cards(tmp_path)
             "mosquitto",
             "verification",
             "billing",
+            "faults",
+            "central",
+            "sync",
             "collector-c1",
         }
         assert services["verification"].url == f"http://127.0.0.1:{8101 + offset}"
         assert services["collector-c1"].port == 8121 + offset
         async with httpx.AsyncClient(timeout=5) as client:
-            for name in ("verification", "billing", "collector-c1"):
+            for name in ("verification", "billing", "faults", "sync", "collector-c1"):
                 url = services[name].url
                 assert (await client.get(f"{url}/health")).status_code == 200
                 assert "station_bus_connected" in (await client.get(f"{url}/metrics")).text
@@ -226,7 +229,7 @@ async def test_station_up_starts_the_services_and_seeds_the_demo_cards(tmp_path)
         assert f"http://127.0.0.1:{8101 + offset}/api/v1" in out
         assert "DEMO-0001" in out and "[created]" in out
         assert not any(pid_alive(pid) for pid in pids(station_file).values())
-        assert (data_dir / "verification.db").exists()
+        assert (data_dir / "verification" / "verification.db").exists()
     finally:
         if launcher.poll() is None:
             launcher.kill()
