@@ -1,0 +1,81 @@
+"""Restarts mid-session lose nothing (issue 3): the collector and billing killed with -9.
+
+Its own module, hence its own station: these tests kill services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import httpx
+
+from station_tools.rig import StationRig
+from station_tools.simulator import Simulator
+from station_tools.steps import (
+    REPEAT_WINDOW,
+    billed_exactly,
+    charge_and_stop,
+    completed,
+    eventually,
+    new_card,
+    sessions,
+    start_charge,
+)
+
+PRICE = Decimal("1.20")
+
+
+async def restart(station: StationRig, name: str) -> None:
+    """kill -9, then start again and wait until it is ready (in a thread: piles keep going)."""
+    service = station[name]
+    service.kill()
+    await asyncio.to_thread(service.start, 60)
+
+
+async def test_a_collector_restarted_mid_session_still_stops_and_bills_it(
+    piles: Simulator, verification: httpx.Client, billing: httpx.Client, station: StationRig
+) -> None:
+    card, pile = new_card(verification), "c1-p01"
+    session = await start_charge(piles, billing, pile, card)
+    await restart(station, "collector-c1")
+    collector = f"{station.collector_url('c1')}/api/v1/piles/{pile}"
+    await eventually(lambda: httpx.get(collector, timeout=5).json()["phase"] == "charging")
+    record = await charge_and_stop(piles, billing, pile, card)
+    assert record["id"] == session["id"]
+    assert record["stop_reason"] == "local"
+    billed_exactly(record, PRICE)
+    assert len(sessions(billing, card_uid=card)) == 1
+    await piles.unplug(pile)
+
+
+async def test_billing_restarted_mid_session_loses_nothing(
+    piles: Simulator, verification: httpx.Client, billing: httpx.Client, station: StationRig
+) -> None:
+    card, pile = new_card(verification), "c1-p02"
+    session = await start_charge(piles, billing, pile, card)
+    await restart(station, "billing")
+    assert sessions(billing, card_uid=card)[0]["status"] == "active"
+    record = await charge_and_stop(piles, billing, pile, card)
+    assert record["id"] == session["id"]
+    billed_exactly(record, PRICE)
+    await piles.unplug(pile)
+
+
+async def test_a_checkout_while_billing_is_down_is_billed_once_it_is_back(
+    piles: Simulator, verification: httpx.Client, billing: httpx.Client, station: StationRig
+) -> None:
+    card, pile = new_card(verification), "c2-p01"
+    session = await start_charge(piles, billing, pile, card)
+    await asyncio.sleep(REPEAT_WINDOW)
+    station["billing"].kill()
+    await piles.swipe(pile, card)
+    await eventually(lambda: not piles.pile(pile).charging)
+    await asyncio.sleep(2)  # the collector keeps asking; billing is not there
+    await asyncio.to_thread(station["billing"].start, 60)
+    record = await completed(billing, pile, card, timeout=30)
+    assert record["id"] == session["id"]
+    assert Decimal(record["meter_stop"]) == piles.pile(pile).energy
+    billed_exactly(record, PRICE)
+    assert len(sessions(billing, card_uid=card)) == 1
+    await piles.unplug(pile)
