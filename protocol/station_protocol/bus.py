@@ -215,9 +215,12 @@ class Bus:
     ) -> None:
         """Publish, waiting up to ``wait`` seconds for a broker connection."""
         await self.wait_connected(wait)
-        assert self._client is not None
+        client = self._client
+        if client is None:
+            # The connection dropped between the wait and now: the same as no connection.
+            raise BusUnavailable("broker connection lost")
         try:
-            await self._client.publish(
+            await client.publish(
                 topic, _encode(payload), qos=qos, retain=retain, properties=properties
             )
         except aiomqtt.MqttError as exc:

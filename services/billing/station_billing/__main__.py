@@ -1,16 +1,12 @@
-"""``python -m station_billing``: the billing service, configured by ``STATION_BILLING_*``."""
+"""``python -m station_billing`` / ``station-billing``: serve, or ``price`` CDRs offline.
+
+With no arguments (as the station launcher and containers run it) it serves, configured
+by ``STATION_BILLING_*``; see :mod:`station_billing.cli` for ``price``.
+"""
 
 from __future__ import annotations
 
-from station_billing.core.config import SERVICE, Settings
-from station_billing.main import create_app
-from station_protocol.service.app import serve
-
-
-def main() -> None:
-    settings = Settings()
-    serve(create_app(settings), settings, SERVICE)
-
+from station_billing.cli import main
 
 if __name__ == "__main__":
     main()

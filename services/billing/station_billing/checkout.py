@@ -1,20 +1,27 @@
 """Closing a session: which meter reading ends it, how much energy it took, what it costs.
 
-Pure decisions, no storage: the handler stores what this returns in one transaction.
+Pure decisions, no storage: the handler stores what this returns in one transaction. The
+cost comes from :func:`station_billing.costing.session_cost`, the same function that
+gives the running cost while the session charges.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from station_billing.costing import PricedSession, session_cost
+from station_billing.metering import MeterSample
 from station_billing.models import ChargingSession
-from station_billing.pricing import price_session, session_energy
-from station_billing.receipts import build_receipt
+from station_billing.pricing import CompiledTariff
+from station_billing.pricing.localtime import StationZone
+from station_billing.receipts import Costs, build_receipt
 from station_protocol.messages import CheckoutRequest, Receipt, StopReason
-from station_protocol.ocpi import Price, Tariff
+from station_protocol.ocpi import Price
 
 log = logging.getLogger("station.billing.checkout")
 
@@ -30,16 +37,24 @@ class Closing:
     total_energy: Decimal
     total_cost: Price
     receipt: Receipt
+    """Without the balance line's figure yet (it is pending until the debit is answered)."""
+    cdr: str | None = None
+    """The priced OCPI CDR as JSON."""
 
 
 def close_session(
-    session: ChargingSession, request: CheckoutRequest, stopped_at: datetime, station_id: str
+    session: ChargingSession,
+    request: CheckoutRequest,
+    stopped_at: datetime,
+    station_id: str,
+    samples: Sequence[MeterSample],
+    compiled: CompiledTariff,
+    zone: StationZone,
 ) -> Closing:
     """Price ``session`` with the tariff frozen into it when it opened."""
     meter_stop = final_reading(session, request.meter_stop)
-    total_energy = session_energy(session.meter_start, meter_stop)
-    tariff = Tariff.model_validate_json(session.tariff)
-    total_cost = price_session(tariff, total_energy)
+    priced: PricedSession = session_cost(session, samples, stopped_at, meter_stop, compiled, zone)
+    total_energy = meter_stop - session.meter_start
     receipt = build_receipt(
         session_id=session.id,
         pile_id=session.pile_id,
@@ -47,8 +62,8 @@ def close_session(
         started_at=session.started_at,
         stopped_at=stopped_at,
         total_energy=total_energy,
-        total_cost=total_cost,
-        currency=tariff.currency,
+        costs=Costs.of(priced.totals),
+        currency=compiled.currency,
         station_id=station_id,
     )
     return Closing(
@@ -57,8 +72,9 @@ def close_session(
         stop_reason=request.stop_reason,
         meter_stop=meter_stop,
         total_energy=total_energy,
-        total_cost=total_cost,
+        total_cost=priced.totals.total_cost.price(),
         receipt=receipt,
+        cdr=json.dumps(priced.cdr),
     )
 
 

@@ -4,21 +4,35 @@ Both are consumed through a shared subscription, so replicas split the work, and
 idempotent by session id, so a redelivered request changes nothing and gets the same
 answer. Order within a request: store, then reply, then publish the pile's retained
 session state, so that nobody learns of a session or a receipt the database does not hold.
+
+A checkout that completes a session asks verification for the debit before it replies, so
+the receipt can say the balance after it; that round trip runs in a task of its own (a bus
+handler never awaits a reply itself: the replies are read by the same loop). A checkout of
+a session whose receipt is final is answered at once, in order, with the stored receipt.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from typing import TypeVar
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from station_billing.assignments import TariffsInEffect
 from station_billing.checkout import close_session
 from station_billing.core.clock import Clock
+from station_billing.core.config import Settings
+from station_billing.costing import TariffCache
+from station_billing.debits import Debits
+from station_billing.meters import MeterWatch
 from station_billing.metrics import BillingMetrics, MessageKind
 from station_billing.models import ChargingSession
+from station_billing.pricing.localtime import StationZone
+from station_billing.receipts import with_balance
+from station_billing.samples import SampleStore
 from station_billing.store import (
     CompleteOutcome,
     OpenOutcome,
@@ -26,8 +40,10 @@ from station_billing.store import (
     SessionStore,
     stored_receipt,
 )
-from station_protocol.bus import Bus, Incoming
+from station_protocol.bus import Bus, BusUnavailable, Incoming, RequestTimeout
 from station_protocol.messages import (
+    BalanceReply,
+    BalanceRequest,
     CheckoutReply,
     CheckoutRequest,
     PileSession,
@@ -36,7 +52,6 @@ from station_protocol.messages import (
     SessionStatus,
     StopReason,
 )
-from station_protocol.ocpi import Tariff
 from station_protocol.topics import StationTopics, shared
 
 log = logging.getLogger("station.billing.handlers")
@@ -53,15 +68,21 @@ OPEN_ERRORS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class SessionHandlers:
     bus: Bus
     store: SessionStore
-    tariff: Tariff
+    in_effect: TariffsInEffect
     """The tariff new sessions open with (each session keeps its own frozen copy)."""
+    samples: SampleStore
+    tariffs: TariffCache
+    debits: Debits
+    meters: MeterWatch
     metrics: BillingMetrics
     clock: Clock
-    station_id: str
+    zone: StationZone
+    settings: Settings
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def register(self) -> None:
         self.bus.add_route(
@@ -69,21 +90,68 @@ class SessionHandlers:
         )
         self.bus.add_route(shared(SHARE_GROUP, StationTopics.checkout_requests()), self.on_checkout)
 
+    async def close(self) -> None:
+        """Cancel the round trips still running (the service is stopping)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("billing task failed", exc_info=task.exception())
+
     async def on_session_open(self, message: Incoming) -> None:
         request = self._read(SessionOpenRequest, message, MessageKind.SESSION_OPEN)
         if request is None:
             return
-        result = await asyncio.to_thread(self.store.open, request, self.clock(), self.tariff)
+        now = self.clock()
+        tariff = await asyncio.to_thread(self.in_effect.on, request.pile_id, now)
+        result = await asyncio.to_thread(self.store.open, request, now, tariff)
         extra = _ids(request.session_id, request.pile_id, request.card_uid)
         if result.outcome is OpenOutcome.OPENED:
             self.metrics.sessions_opened.inc()
-            log.info("session opened", extra={**extra, "meter_start": str(request.meter_start)})
+            log.info(
+                "session opened",
+                extra={
+                    **extra,
+                    "meter_start": str(request.meter_start),
+                    "tariff_id": tariff.tariff.id,
+                    "tariff_version": tariff.version,
+                },
+            )
+            if request.balance is None:
+                self._spawn(self._learn_balance(request))
         elif result.outcome is not OpenOutcome.ALREADY_OPEN:
             log.warning("session not opened", extra={**extra, "reason": result.outcome.value})
         await self.bus.reply(message, _open_reply(request, result))
         if result.outcome in (OpenOutcome.OPENED, OpenOutcome.ALREADY_OPEN):
             # Published again on a redelivery too: the first publish may have been lost.
             await self._publish_pile_session(result.session)
+        await self.meters.remember_pile(request.pile_id)
+
+    async def _learn_balance(self, request: SessionOpenRequest) -> None:
+        """The open did not carry the card's balance: ask verification for it."""
+        ask = BalanceRequest(card_uid=request.card_uid, session_id=request.session_id)
+        extra = _ids(request.session_id, request.pile_id, request.card_uid)
+        try:
+            answer = await self.bus.request(
+                StationTopics.balance_requests(), ask, timeout=self.settings.balance_timeout
+            )
+            reply = BalanceReply.model_validate_json(answer)
+        except (RequestTimeout, BusUnavailable, ValidationError) as exc:
+            log.warning(
+                "card balance unknown: the running cost is not watched",
+                extra={**extra, "error": str(exc)},
+            )
+            return
+        if reply.known and reply.balance is not None:
+            await asyncio.to_thread(self.store.set_balance, request.session_id, reply.balance)
 
     async def on_checkout(self, message: Incoming) -> None:
         request = self._read(CheckoutRequest, message, MessageKind.CHECKOUT)
@@ -100,7 +168,10 @@ class SessionHandlers:
             reply = CheckoutReply(session_id=request.session_id, ok=False, error=UNKNOWN_SESSION)
             await self.bus.reply(message, reply)
             return
-        await self._reply_receipt(message, session)
+        if session.receipt_final:
+            await self._reply_receipt(message, session)
+        else:
+            self._spawn(self._settle_and_reply(message, session.id))
 
     async def _complete(
         self, session: ChargingSession, request: CheckoutRequest
@@ -111,8 +182,20 @@ class SessionHandlers:
                 "checkout names another pile than the session's; billing the session's",
                 extra={**_extra(session), "request_pile_id": request.pile_id},
             )
-        closing = close_session(session, request, self.clock(), self.station_id)
+        samples = await asyncio.to_thread(self.samples.of, session.id)
+        compiled = self.tariffs.compiled(session.tariff)
+        closing = await asyncio.to_thread(
+            close_session,
+            session,
+            request,
+            self.clock(),
+            self.settings.station_id,
+            samples,
+            compiled,
+            self.zone,
+        )
         result = await asyncio.to_thread(self.store.complete, closing)
+        self.meters.forget(session.id)
         if result.outcome is CompleteOutcome.COMPLETED:
             self.metrics.sessions_completed.inc()
             log.info(
@@ -124,6 +207,17 @@ class SessionHandlers:
                 },
             )
         return result.session
+
+    async def _settle_and_reply(self, message: Incoming, session_id: str) -> None:
+        """Ask for the debit, put the balance on the receipt, make it final, answer."""
+        settlement = await self.debits.settle(session_id)
+        session = await asyncio.to_thread(self.store.get, session_id)
+        receipt = stored_receipt(session) if session is not None else None
+        if session is None or receipt is None:
+            return
+        final = with_balance(receipt, settlement.balance if settlement.settled else None)
+        stored = await asyncio.to_thread(self.store.finalize_receipt, session_id, final)
+        await self._reply_receipt(message, stored or session)
 
     async def _reply_receipt(self, message: Incoming, session: ChargingSession) -> None:
         """Send the stored receipt: the same bytes however often the checkout comes."""

@@ -7,12 +7,28 @@ from enum import StrEnum
 
 from prometheus_client import CollectorRegistry, Counter
 
+from station_protocol.messages import DebitResult
+
 
 class MessageKind(StrEnum):
-    """The ``kind`` label: which request a dropped message claimed to be."""
+    """The ``kind`` label: which message a dropped one claimed to be."""
 
     SESSION_OPEN = "session_open"
     CHECKOUT = "checkout"
+    METER = "meter"
+
+
+class MeterOutcome(StrEnum):
+    """What became of a meter reading."""
+
+    SAMPLED = "sampled"
+    """Kept as a sample of its session."""
+    SEEN = "seen"
+    """Used for the running cost, not kept (the last sample is recent and alike)."""
+    NO_SESSION = "no_session"
+    """No active session on the pile: nothing to bill."""
+    BACKWARDS = "backwards"
+    """Below the session's last reading: dropped."""
 
 
 @dataclass(frozen=True)
@@ -20,10 +36,14 @@ class BillingMetrics:
     sessions_opened: Counter
     sessions_completed: Counter
     dropped_messages: Counter
+    meter_readings: Counter
+    debits: Counter
+    stop_requests: Counter
+    tariff_displays: Counter
 
     @classmethod
     def on(cls, registry: CollectorRegistry) -> BillingMetrics:
-        return cls(
+        metrics = cls(
             sessions_opened=Counter(
                 "station_billing_sessions_opened",
                 "Sessions opened (a redelivered open is not counted again)",
@@ -40,4 +60,31 @@ class BillingMetrics:
                 ["kind"],
                 registry=registry,
             ),
+            meter_readings=Counter(
+                "station_billing_meter_readings",
+                "Meter readings received, by what became of them",
+                ["outcome"],
+                registry=registry,
+            ),
+            debits=Counter(
+                "station_billing_debits",
+                "Debit requests to verification, by answer ('unanswered': timed out, retried)",
+                ["result"],
+                registry=registry,
+            ),
+            stop_requests=Counter(
+                "station_billing_stop_requests",
+                "Stops asked of collectors because the running cost reached the balance",
+                registry=registry,
+            ),
+            tariff_displays=Counter(
+                "station_billing_tariff_displays",
+                "Tariff displays published to piles (retained), only when they changed",
+                registry=registry,
+            ),
         )
+        for result in [*DebitResult, "unanswered"]:
+            metrics.debits.labels(str(result))
+        for outcome in MeterOutcome:
+            metrics.meter_readings.labels(outcome.value)
+        return metrics

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy import Engine, text, update
@@ -19,9 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from station_billing.checkout import Closing
-from station_billing.models import ChargingSession
+from station_billing.models import ChargingSession, DebitStatus, PendingDebit
+from station_billing.tariffs import StoredTariff
 from station_protocol.messages import Receipt, SessionOpenRequest, SessionStatus
-from station_protocol.ocpi import Tariff
 
 
 class OpenOutcome(StrEnum):
@@ -96,11 +97,23 @@ class SessionStore:
         found = self.find(SessionFilter(pile_id=pile_id, limit=1))
         return found[0] if found else None
 
-    def open(self, request: SessionOpenRequest, started_at: datetime, tariff: Tariff) -> OpenResult:
+    def active_on_pile(self, pile_id: str) -> ChargingSession | None:
+        with self._session() as db:
+            return db.exec(
+                select(ChargingSession).where(
+                    col(ChargingSession.pile_id) == pile_id,
+                    col(ChargingSession.status) == SessionStatus.ACTIVE.value,
+                )
+            ).first()
+
+    def open(
+        self, request: SessionOpenRequest, started_at: datetime, tariff: StoredTariff
+    ) -> OpenResult:
         """Open the session of ``request`` with ``tariff`` frozen into it."""
         existing = self._blocking(request)
         if existing is not None:
             return existing
+        frozen = tariff.tariff
         row = ChargingSession(
             id=request.session_id,
             pile_id=request.pile_id,
@@ -108,9 +121,11 @@ class SessionStore:
             status=SessionStatus.ACTIVE.value,
             started_at=started_at,
             meter_start=request.meter_start,
-            currency=tariff.currency,
-            tariff_id=tariff.id,
-            tariff=tariff.model_dump_json(),
+            currency=frozen.currency,
+            tariff_id=frozen.id,
+            tariff_version=tariff.version,
+            tariff=frozen.model_dump_json(),
+            balance_at_start=request.balance,
         )
         try:
             with self._session() as db:
@@ -141,10 +156,12 @@ class SessionStore:
         return None
 
     def complete(self, closing: Closing) -> CompleteResult:
-        """Write the record and its receipt in one statement, only if still active.
+        """Write the record, its receipt and its pending debit in one transaction.
 
         The conditional UPDATE is what makes a redelivered or raced checkout bill once: the
-        second one matches no active row and gets the stored record back instead.
+        second one matches no active row and gets the stored record back instead. The debit
+        row is written only by the UPDATE that completed the session, in its transaction,
+        so a stored record always has exactly one debit to settle.
         """
         statement = (
             update(ChargingSession)
@@ -161,16 +178,70 @@ class SessionStore:
                 cost_excl_vat=closing.total_cost.excl_vat,
                 cost_incl_vat=closing.total_cost.incl_vat,
                 receipt=closing.receipt.model_dump_json(),
+                receipt_final=False,
+                cdr=closing.cdr,
             )
         )
         with self._session() as db:
             changed = db.exec(statement).rowcount
+            if changed:
+                db.add(
+                    PendingDebit(
+                        session_id=closing.session_id,
+                        card_uid=closing.receipt.card_uid,
+                        pile_id=closing.receipt.pile_id,
+                        amount=closing.total_cost.incl_vat,
+                        status=DebitStatus.PENDING.value,
+                        attempts=0,
+                        created_at=closing.stopped_at,
+                        updated_at=closing.stopped_at,
+                    )
+                )
             db.commit()
         stored = self.get(closing.session_id)
         if stored is None:
             return CompleteResult(CompleteOutcome.UNKNOWN)
         outcome = CompleteOutcome.COMPLETED if changed else CompleteOutcome.ALREADY_COMPLETED
         return CompleteResult(outcome, stored)
+
+    def finalize_receipt(self, session_id: str, receipt: Receipt) -> ChargingSession | None:
+        """Store the receipt as sent, unless another checkout finalized it first; the row."""
+        statement = (
+            update(ChargingSession)
+            .where(
+                col(ChargingSession.id) == session_id,
+                col(ChargingSession.receipt_final).is_(False),
+            )
+            .values(receipt=receipt.model_dump_json(), receipt_final=True)
+        )
+        with self._session() as db:
+            db.exec(statement)
+            db.commit()
+        return self.get(session_id)
+
+    def set_balance(self, session_id: str, balance: Decimal) -> None:
+        """The card's balance at the start, learnt after the session opened."""
+        statement = (
+            update(ChargingSession)
+            .where(
+                col(ChargingSession.id) == session_id,
+                col(ChargingSession.balance_at_start).is_(None),
+            )
+            .values(balance_at_start=balance)
+        )
+        with self._session() as db:
+            db.exec(statement)
+            db.commit()
+
+    def stop_requested(self, session_id: str, at: datetime) -> None:
+        statement = (
+            update(ChargingSession)
+            .where(col(ChargingSession.id) == session_id)
+            .values(stop_requested_at=at)
+        )
+        with self._session() as db:
+            db.exec(statement)
+            db.commit()
 
 
 def _outcome_for_same_id(session: ChargingSession, request: SessionOpenRequest) -> OpenOutcome:

@@ -1,7 +1,10 @@
 """Billing under test: the real app (lifespan, bus, SQLite) against the test mosquitto.
 
 The test plays the collector: it sends open and checkout requests over the bus exactly as a
-collector does, and reads what billing stored through its REST API.
+collector does, and reads what billing stored through its REST API. It also plays
+verification's side of the debit and balance contracts (:class:`Ledger`) where a test needs
+a card's ledger without the verification service; the tests that run verification itself
+start it as a process.
 """
 
 from __future__ import annotations
@@ -24,16 +27,22 @@ from fastapi import FastAPI
 
 from station_billing.core.config import Settings
 from station_billing.main import create_app
-from station_protocol.bus import BrokerAddress, Bus, BusOptions
+from station_protocol.bus import BrokerAddress, Bus, BusOptions, Incoming
 from station_protocol.messages import (
+    BalanceReply,
+    BalanceRequest,
     CheckoutReply,
     CheckoutRequest,
+    DebitReply,
+    DebitRequest,
+    DebitResult,
+    MeterReading,
     PileSession,
     SessionOpenReply,
     SessionOpenRequest,
     StopReason,
 )
-from station_protocol.topics import StationTopics
+from station_protocol.topics import StationTopics, shared
 from station_tools.mosquitto import Mosquitto
 
 
@@ -57,13 +66,19 @@ class Collector:
     bus: Bus
 
     async def open(
-        self, session_id: str, pile_id: str, card_uid: str, meter_start: str
+        self,
+        session_id: str,
+        pile_id: str,
+        card_uid: str,
+        meter_start: str,
+        balance: str | None = None,
     ) -> SessionOpenReply:
         request = SessionOpenRequest(
             session_id=session_id,
             pile_id=pile_id,
             card_uid=card_uid,
             meter_start=Decimal(meter_start),
+            balance=Decimal(balance) if balance is not None else None,
         )
         answer = await self.bus.request(StationTopics.session_open_requests(), request)
         return SessionOpenReply.model_validate_json(answer)
@@ -83,6 +98,12 @@ class Collector:
         )
         answer = await self.bus.request(StationTopics.checkout_requests(), request)
         return CheckoutReply.model_validate_json(answer)
+
+    async def reading(self, pile_id: str, session_id: str | None = None, **fields: Any) -> None:
+        """Forward a pile's meter reading as the collector does (``energy="12.5"``...)."""
+        values = {k: Decimal(v) if isinstance(v, str) else v for k, v in fields.items()}
+        reading = MeterReading(pile_id=pile_id, session_id=session_id, **values)
+        await self.bus.publish(StationTopics.pile_meter(pile_id), reading, qos=1)
 
     async def checkout_raw(self, session_id: str, pile_id: str, meter_stop: str) -> bytes:
         request = CheckoutRequest(
@@ -111,6 +132,19 @@ class Billing:
         assert response.status_code == 200, response.text
         body: list[dict[str, Any]] = response.json()
         return body
+
+    async def settled(self, name: str, value: float, labels: str | None = None) -> None:
+        """Wait until ``/metrics`` shows ``name`` at ``value`` or more (billing caught up)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while await self.metric(name, labels) < value:
+            if loop.time() > deadline:
+                raise AssertionError(f"{name} never reached {value}")
+            await asyncio.sleep(0.02)
+
+    async def readings_seen(self, count: int) -> None:
+        """Wait until billing has handled ``count`` meter readings in all."""
+        await self.settled("station_billing_meter_readings_total", count)
 
     async def metric(self, name: str, labels: str | None = None) -> float:
         """A sample of ``/metrics`` (all label sets summed unless ``labels``); 0 if unwritten."""
@@ -152,7 +186,82 @@ def settings(mosquitto: Mosquitto, tmp_path: Path) -> Settings:
         broker=mosquitto.url,
         data_dir=tmp_path / "billing",
         client_id=f"billing-test-{uuid.uuid4().hex[:8]}",
+        debit_timeout=0.5,
+        debit_retry_interval=0.2,
+        balance_timeout=0.5,
+        running_cost_interval=0,
+        stop_repeat_interval=60,
     )
+
+
+@dataclass
+class Ledger:
+    """Verification's side of the debit and balance contracts, played by the test.
+
+    Books each session once (idempotent by session id, as verification does) on cards that
+    start with ``balance``; ``refuse`` makes it answer nothing at all (verification down).
+    """
+
+    bus: Bus
+    balance: Decimal = Decimal("100.00")
+    balances: dict[str, Decimal] = field(default_factory=dict)
+    booked: dict[str, Decimal] = field(default_factory=dict)
+    requests: list[DebitRequest] = field(default_factory=list)
+    silent: bool = False
+
+    async def on_debit(self, message: Incoming) -> None:
+        request = DebitRequest.model_validate_json(message.payload)
+        self.requests.append(request)
+        if self.silent:
+            return
+        balance = self.balances.setdefault(request.card_uid, self.balance)
+        result = DebitResult.ALREADY_BOOKED
+        if request.session_id not in self.booked:
+            self.booked[request.session_id] = request.amount
+            balance = self.balances[request.card_uid] = balance - request.amount
+            result = DebitResult.BOOKED
+        reply = DebitReply(
+            session_id=request.session_id,
+            card_uid=request.card_uid,
+            result=result,
+            amount=self.booked[request.session_id],
+            balance=balance,
+        )
+        await self.bus.reply(message, reply)
+
+    async def on_balance(self, message: Incoming) -> None:
+        request = BalanceRequest.model_validate_json(message.payload)
+        if self.silent:
+            return
+        balance = self.balances.setdefault(request.card_uid, self.balance)
+        await self.bus.reply(
+            message, BalanceReply(card_uid=request.card_uid, known=True, balance=balance)
+        )
+
+
+@asynccontextmanager
+async def ledger_on(broker_url: str) -> AsyncIterator[Ledger]:
+    name = f"test-ledger-{uuid.uuid4().hex[:8]}"
+    options = BusOptions(broker=BrokerAddress.parse(broker_url), client_id=name, service=name)
+    bus = Bus(options)
+    ledger = Ledger(bus)
+    bus.add_route(shared("verification", StationTopics.debit_requests()), ledger.on_debit)
+    bus.add_route(shared("verification", StationTopics.balance_requests()), ledger.on_balance)
+    async with bus:
+        await bus.wait_connected(10)
+        yield ledger
+
+
+@pytest.fixture
+def ledger_for() -> Any:
+    """``async with ledger_for(broker_url)``: verification's ledger on a broker of your choice."""
+    return ledger_on
+
+
+@pytest.fixture
+async def ledger(mosquitto: Mosquitto) -> AsyncIterator[Ledger]:
+    async with ledger_on(mosquitto.url) as running:
+        yield running
 
 
 @asynccontextmanager
@@ -167,7 +276,10 @@ async def running_billing(settings: Settings, clock: StationClock) -> AsyncItera
 
 
 @pytest.fixture
-async def billing(settings: Settings, clock: StationClock) -> AsyncIterator[Billing]:
+async def billing(
+    settings: Settings, clock: StationClock, ledger: Ledger
+) -> AsyncIterator[Billing]:
+    """Billing with verification's ledger answering its debits."""
     async with running_billing(settings, clock) as running:
         yield running
 
@@ -191,6 +303,49 @@ def collector_for() -> Any:
 async def collector(mosquitto: Mosquitto) -> AsyncIterator[Collector]:
     async with collector_on(mosquitto.url) as running:
         yield running
+
+
+@dataclass
+class Listener:
+    """Every message on one topic filter, as a collector or display board would see them."""
+
+    client: aiomqtt.Client
+    messages: list[tuple[str, bytes]] = field(default_factory=list)
+
+    async def eventually(self, count: int, timeout: float = 5.0) -> list[tuple[str, bytes]]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self.messages) < count:
+            if loop.time() > deadline:
+                raise AssertionError(f"{len(self.messages)} messages, wanted {count}")
+            await asyncio.sleep(0.02)
+        return self.messages
+
+
+@asynccontextmanager
+async def listening(broker: Mosquitto, topic: str) -> AsyncIterator[Listener]:
+    async with aiomqtt.Client(
+        "127.0.0.1", broker.port, protocol=aiomqtt.ProtocolVersion.V5
+    ) as client:
+        listener = Listener(client)
+        await client.subscribe(topic, qos=1)
+
+        async def collect() -> None:
+            async for message in client.messages:
+                payload = message.payload if isinstance(message.payload, bytes) else b""
+                listener.messages.append((message.topic.value, payload))
+
+        task = asyncio.create_task(collect())
+        try:
+            yield listener
+        finally:
+            task.cancel()
+
+
+@pytest.fixture
+def listen(mosquitto: Mosquitto) -> Any:
+    """``async with listen(topic) as heard``: what billing publishes there from now on."""
+    return lambda topic: listening(mosquitto, topic)
 
 
 @dataclass

@@ -35,7 +35,7 @@ def start(service: ServiceProcess, base: str) -> None:
 
 
 async def test_records_survive_a_kill_and_billing_resumes(
-    own_mosquitto: Mosquitto, tmp_path: Path, new_pile: Any, collector_for: Any
+    own_mosquitto: Mosquitto, tmp_path: Path, new_pile: Any, collector_for: Any, ledger_for: Any
 ) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -54,7 +54,7 @@ async def test_records_survive_a_kill_and_billing_resumes(
     pile, other_pile = new_pile(), new_pile()
     try:
         await asyncio.to_thread(start, service, base)
-        async with collector_for(own_mosquitto.url) as collector:
+        async with collector_for(own_mosquitto.url) as collector, ledger_for(own_mosquitto.url):
             assert (await collector.open(done, pile, "CARD-1", meter_start="100.25")).opened
             before = await collector.checkout(done, pile, meter_stop="112.595")
             assert before.ok

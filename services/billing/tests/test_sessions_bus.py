@@ -39,6 +39,7 @@ async def test_open_then_checkout_bills_the_metered_energy(
         "Duration 0:42:10",
         "Energy cost 14.81 CNY",
         "Total 14.81 CNY",
+        "Balance 85.19 CNY",
     ]
     assert receipt.qr == f"station://receipt/{session}?total=14.81&currency=CNY&station=station-1"
     record = await billing.session(session)
@@ -55,7 +56,23 @@ async def test_open_then_checkout_bills_the_metered_energy(
         "total_energy": "12.345",
         "total_cost": {"excl_vat": "14.81", "incl_vat": "14.81"},
         "tariff_id": "default",
+        "tariff_version": None,
         "currency": "CNY",
+        "total_energy_cost": {"excl_vat": "14.81", "incl_vat": "14.81"},
+        "total_time_cost": {"excl_vat": "0.00", "incl_vat": "0.00"},
+        "total_parking_cost": {"excl_vat": "0.00", "incl_vat": "0.00"},
+        "total_fixed_cost": {"excl_vat": "0.00", "incl_vat": "0.00"},
+        "total_time": "0.702778",
+        "total_parking_time": "0",
+        "charging_periods": [
+            {
+                "start_date_time": started.isoformat().replace("+00:00", "Z"),
+                "dimensions": [
+                    {"type": "ENERGY", "volume": "12.345"},
+                    {"type": "TIME", "volume": "0.702778"},
+                ],
+            }
+        ],
     }
     stored = (await billing.http.get(f"/api/v1/sessions/{session}/receipt")).json()
     assert stored == receipt.model_dump(mode="json")
@@ -254,4 +271,4 @@ async def test_vat_on_top_of_the_price_when_configured(
 
     assert record["total_cost"] == {"excl_vat": "14.81", "incl_vat": "16.74"}
     assert reply.receipt is not None
-    assert reply.receipt.lines[-2:] == ["VAT 1.93 CNY", "Total 16.74 CNY"]
+    assert reply.receipt.lines[-3:-1] == ["VAT 1.93 CNY", "Total 16.74 CNY"]

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from station_billing.checkout import Closing
 from station_billing.main import MIGRATIONS, VERSION_TABLE
-from station_billing.receipts import build_receipt
+from station_billing.receipts import Costs, build_receipt
 from station_billing.store import CompleteOutcome, OpenOutcome, SessionStore
+from station_billing.tariffs import StoredTariff
 from station_protocol.messages import SessionOpenRequest, StopReason
 from station_protocol.ocpi import (
     Price,
@@ -33,7 +34,11 @@ def store_at(path: Path) -> SessionStore:
     return SessionStore(engine)
 
 
-def tariff() -> Tariff:
+def tariff() -> StoredTariff:
+    return StoredTariff(default(), None)
+
+
+def default() -> Tariff:
     return Tariff(
         id="default",
         currency="CNY",
@@ -74,7 +79,7 @@ def test_decimals_and_times_round_trip_exactly_on_sqlite(tmp_path: Path) -> None
             started_at=started,
             stopped_at=stopped,
             total_energy=energy,
-            total_cost=cost,
+            costs=Costs(total=cost, energy=cost.excl_vat),
             currency="CNY",
             station_id="station-1",
         ),

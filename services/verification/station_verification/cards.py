@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlmodel import Session
 
 from station_verification import ledger
-from station_verification.models import Card, CardStatus, LedgerKind
+from station_verification.models import Card, CardStatus, LedgerEntry, LedgerKind
 
 
 class CardExists(Exception):
@@ -25,7 +25,27 @@ class CardNotFound(Exception):
 
 
 class ReferenceReused(Exception):
-    """A top-up reference already booked on this card, for a different amount."""
+    """A reference already booked on this card, for a different amount or kind."""
+
+
+class NoDebit(Exception):
+    """A refund names a session this card was never debited for."""
+
+
+class RefundTooLarge(Exception):
+    """A refund would return more of a session than its debit took."""
+
+    def __init__(self, session_id: str, debited: Decimal, refunded: Decimal) -> None:
+        super().__init__(session_id)
+        self.session_id, self.debited, self.refunded = session_id, debited, refunded
+
+
+@dataclass(frozen=True)
+class Refund:
+    amount: Decimal
+    reason: str
+    session_id: str | None = None
+    reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,3 +108,38 @@ def top_up(db: Session, uid: str, amount: Decimal, reference: str | None, now: d
             return card
     ledger.book(db, uid, LedgerKind.TOP_UP, amount, now, reference=reference)
     return card
+
+
+def refund(db: Session, uid: str, refund: Refund, now: datetime) -> LedgerEntry:
+    """Credit a card back, with the operator's reason: a ledger entry like any other.
+
+    A refund naming a session returns at most what that session's debit took, all its
+    refunds together; a refund with a reference seen before on the card is not booked twice.
+    """
+    find(db, uid)
+    if refund.reference is not None:
+        earlier = ledger.entry_by_reference(db, uid, refund.reference)
+        if earlier is not None:
+            if earlier.kind != LedgerKind.REFUND or earlier.amount != refund.amount:
+                raise ReferenceReused(refund.reference)
+            return earlier
+    if refund.session_id is not None:
+        debit = ledger.debit_of(db, refund.session_id)
+        if debit is None or debit.card_uid != uid:
+            raise NoDebit(refund.session_id)
+        debited = -debit.amount
+        refunded = ledger.refunded(db, refund.session_id)
+        if refunded + refund.amount > debited:
+            raise RefundTooLarge(refund.session_id, debited, refunded)
+    entry = ledger.book(
+        db,
+        uid,
+        LedgerKind.REFUND,
+        refund.amount,
+        now,
+        reference=refund.reference,
+        reason=refund.reason,
+        session_id=refund.session_id,
+    )
+    db.flush()
+    return entry

@@ -1,4 +1,4 @@
-"""Bus handlers: verification requests in, verification replies out; pile sessions in.
+"""Bus handlers: verification, debit and balance requests in, replies out; pile sessions in.
 
 Database work runs in a worker thread so that a slow database never stalls the MQTT loop
 (and with it the keep-alive that tells the station this service is alive).
@@ -13,8 +13,15 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from station_protocol.bus import Bus, Incoming
-from station_protocol.messages import PileSession, VerificationReply, VerificationRequest
+from station_protocol.messages import (
+    BalanceRequest,
+    DebitRequest,
+    PileSession,
+    VerificationReply,
+    VerificationRequest,
+)
 from station_protocol.topics import StationTopics, shared
+from station_verification.debits import Debiting
 from station_verification.metrics import DropKind, VerificationMetrics
 from station_verification.money import shown
 from station_verification.verification import SessionConflict, Verifier
@@ -29,11 +36,14 @@ class VerificationHandlers:
     bus: Bus
     verifier: Verifier
     metrics: VerificationMetrics
+    debiting: Debiting
 
     def register(self) -> None:
         self.bus.add_route(
             shared(SHARE_GROUP, StationTopics.verification_requests()), self.on_request
         )
+        self.bus.add_route(shared(SHARE_GROUP, StationTopics.debit_requests()), self.on_debit)
+        self.bus.add_route(shared(SHARE_GROUP, StationTopics.balance_requests()), self.on_balance)
         # Not shared: a broker sends no retained messages to a shared subscription, and the
         # retained session of each pile is how a (re)started replica learns what ended while
         # it was away. Applying the same news twice changes nothing.
@@ -73,6 +83,35 @@ class VerificationHandlers:
                 balance=None if verdict.balance is None else shown(verdict.balance),
             ),
         )
+
+    async def on_debit(self, incoming: Incoming) -> None:
+        """Book a session's debit once, however often billing asks (see ``debits``)."""
+        try:
+            request = DebitRequest.model_validate_json(incoming.payload)
+        except ValidationError as exc:
+            self._drop(DropKind.MALFORMED_DEBIT, incoming, error=_first_error(exc))
+            return
+        reply = await asyncio.to_thread(self.debiting.debit, request)
+        self.metrics.debits.labels(reply.result.value).inc()
+        log.info(
+            "session debit",
+            extra={
+                "session_id": request.session_id,
+                "card_uid": request.card_uid,
+                "pile_id": request.pile_id,
+                "amount": str(request.amount),
+                "result": reply.result.value,
+            },
+        )
+        await self.bus.reply(incoming, reply)
+
+    async def on_balance(self, incoming: Incoming) -> None:
+        try:
+            request = BalanceRequest.model_validate_json(incoming.payload)
+        except ValidationError as exc:
+            self._drop(DropKind.MALFORMED_BALANCE, incoming, error=_first_error(exc))
+            return
+        await self.bus.reply(incoming, await asyncio.to_thread(self.debiting.balance, request))
 
     async def on_pile_session(self, incoming: Incoming) -> None:
         if not incoming.payload:

@@ -51,3 +51,32 @@ def entry_by_reference(db: Session, card_uid: str, reference: str) -> LedgerEntr
             LedgerEntry.card_uid == card_uid, LedgerEntry.reference == reference
         )
     ).first()
+
+
+def entries(db: Session, card_uid: str) -> list[LedgerEntry]:
+    """The card's entries, oldest first: its balance's whole history."""
+    return list(
+        db.exec(
+            select(LedgerEntry)
+            .where(LedgerEntry.card_uid == card_uid)
+            .order_by(col(LedgerEntry.id))
+        ).all()
+    )
+
+
+def debit_of(db: Session, session_id: str) -> LedgerEntry | None:
+    return db.exec(
+        select(LedgerEntry).where(
+            LedgerEntry.session_id == session_id, LedgerEntry.kind == LedgerKind.SESSION_DEBIT
+        )
+    ).first()
+
+
+def refunded(db: Session, session_id: str) -> Decimal:
+    """What operators have refunded of a session so far."""
+    total = db.exec(
+        select(func.coalesce(func.sum(col(LedgerEntry.amount)), 0)).where(
+            LedgerEntry.session_id == session_id, LedgerEntry.kind == LedgerKind.REFUND
+        )
+    ).one()
+    return Decimal(total)

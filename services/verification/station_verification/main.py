@@ -16,9 +16,10 @@ from station_protocol.service.health import health_router
 from station_protocol.service.migrations import make_engine, migrate
 from station_verification.api.routes import cards
 from station_verification.core.config import SERVICE, Settings
+from station_verification.debits import Debiting
 from station_verification.handlers import VerificationHandlers
 from station_verification.metrics import VerificationMetrics
-from station_verification.verification import Policy, Verifier
+from station_verification.verification import Policy, Verifier, station_clock
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = f"alembic_version_{SERVICE}"
@@ -34,7 +35,12 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             await asyncio.to_thread(migrate, engine, MIGRATIONS, VERSION_TABLE)
             bus = Bus(settings.bus_options(SERVICE), registry=registry)
-            VerificationHandlers(bus, Verifier(engine, Policy.of(settings)), metrics).register()
+            VerificationHandlers(
+                bus,
+                Verifier(engine, Policy.of(settings)),
+                metrics,
+                Debiting(engine, station_clock),
+            ).register()
             app.state.engine = engine
             app.state.bus = bus
             async with bus:

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from prometheus_client import CollectorRegistry, Counter
 
-from station_protocol.messages import VerificationResult
+from station_protocol.messages import DebitResult, VerificationResult
 
 
 class DropKind(StrEnum):
@@ -17,12 +17,15 @@ class DropKind(StrEnum):
     NO_RESPONSE_TOPIC = "no_response_topic"
     SESSION_CONFLICT = "session_conflict"
     MALFORMED_PILE_SESSION = "malformed_pile_session"
+    MALFORMED_DEBIT = "malformed_debit"
+    MALFORMED_BALANCE = "malformed_balance"
 
 
 @dataclass(frozen=True)
 class VerificationMetrics:
     verifications: Counter
     dropped: Counter
+    debits: Counter
 
     @classmethod
     def on(cls, registry: CollectorRegistry) -> VerificationMetrics:
@@ -39,10 +42,18 @@ class VerificationMetrics:
                 ["kind"],
                 registry=registry,
             ),
+            debits=Counter(
+                "station_verification_debits",
+                "Session debit requests answered, by result (already_booked: a redelivery)",
+                ["result"],
+                registry=registry,
+            ),
         )
         # Every series exists from the start, so that a rate over it is never "no data".
         for result in VerificationResult:
             metrics.verifications.labels(result.value)
         for kind in DropKind:
             metrics.dropped.labels(kind.value)
+        for debit in DebitResult:
+            metrics.debits.labels(debit.value)
         return metrics

@@ -62,6 +62,15 @@ class LedgerEntry(SQLModel, table=True):
     __tablename__ = "ledger_entries"
     __table_args__ = (
         UniqueConstraint("card_uid", "reference", name="uq_ledger_entries_card_reference"),
+        # One debit per session, enforced by the database: a redelivered debit, even on
+        # another replica, is booked once. Refunds may name the session they refund.
+        Index(
+            "uq_ledger_entries_session_debit",
+            "session_id",
+            unique=True,
+            sqlite_where=text("kind = 'session_debit'"),
+            postgresql_where=text("kind = 'session_debit'"),
+        ),
     )
 
     id: int | None = Field(
@@ -74,8 +83,8 @@ class LedgerEntry(SQLModel, table=True):
     )
     kind: LedgerKind = Field(sa_column=Column(String(16), nullable=False))
     amount: Decimal = Field(sa_column=Column(Money(), nullable=False))
-    session_id: str | None = Field(default=None, sa_column=Column(String(36), unique=True))
-    """Debits and refunds name their session, so that a redelivered one is booked once."""
+    session_id: str | None = Field(default=None, sa_column=Column(String(36), index=True))
+    """Debits name their session (one debit per session); a refund may name the one it refunds."""
     reason: str | None = Field(default=None, sa_column=Column(String(200)))
     reference: str | None = Field(default=None, sa_column=Column(String(128)))
     """A top-up's payment reference; the same one twice on a card is one top-up."""

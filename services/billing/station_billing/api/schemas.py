@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer, model_validator
 
-from station_billing.models import ChargingSession
+from station_billing.assignments import Resolution
+from station_billing.models import ChargingSession, PendingDebit, TariffAssignment
+from station_billing.tariffs import StoredTariff, tariff_json
+from station_protocol.ids import ChargerId, PileId
 from station_protocol.messages import SessionStatus, StopReason
 from station_protocol.ocpi import Price
 
@@ -37,7 +41,19 @@ class SessionView(BaseModel):
     total_cost: Price | None
     """OCPI Price; null while the session is active."""
     tariff_id: str
+    tariff_version: int | None
+    """The stored version frozen at the start; null for the station's configured default."""
     currency: str
+    total_energy_cost: Price | None = None
+    total_time_cost: Price | None = None
+    total_parking_cost: Price | None = None
+    total_fixed_cost: Price | None = None
+    total_time: DecimalString | None = None
+    """Hours, start to stop."""
+    total_parking_time: DecimalString | None = None
+    """Hours plugged in and not charging."""
+    charging_periods: list[dict[str, Any]] | None = None
+    """The OCPI charging periods the record was priced from; null while active."""
 
     @classmethod
     def of(cls, session: ChargingSession) -> SessionView:
@@ -46,6 +62,7 @@ class SessionView(BaseModel):
             if session.cost_excl_vat is not None and session.cost_incl_vat is not None
             else None
         )
+        cdr: dict[str, Any] = json.loads(session.cdr) if session.cdr else {}
         return cls(
             id=session.id,
             pile_id=session.pile_id,
@@ -59,5 +76,119 @@ class SessionView(BaseModel):
             total_energy=session.total_energy,
             total_cost=cost,
             tariff_id=session.tariff_id,
+            tariff_version=session.tariff_version,
             currency=session.currency,
+            total_energy_cost=cdr.get("total_energy_cost"),
+            total_time_cost=cdr.get("total_time_cost"),
+            total_parking_cost=cdr.get("total_parking_cost"),
+            total_fixed_cost=cdr.get("total_fixed_cost"),
+            total_time=cdr.get("total_time"),
+            total_parking_time=cdr.get("total_parking_time"),
+            charging_periods=cdr.get("charging_periods"),
+        )
+
+
+class DebitOut(BaseModel):
+    session_id: str
+    card_uid: str
+    pile_id: str
+    amount: DecimalString
+    status: str
+    attempts: int
+    last_error: str | None
+    balance_after: DecimalString | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: PendingDebit) -> DebitOut:
+        return cls.model_validate(row, from_attributes=True)
+
+
+class TariffOut(BaseModel):
+    """One stored version of a tariff, the tariff in OCPI 2.2.1 JSON."""
+
+    id: str
+    version: int | None
+    created_at: datetime | None
+    tariff: dict[str, Any]
+
+    @classmethod
+    def of(cls, stored: StoredTariff) -> TariffOut:
+        return cls(
+            id=stored.tariff.id,
+            version=stored.version,
+            created_at=stored.created_at,
+            tariff=tariff_json(stored.tariff),
+        )
+
+
+class AssignmentIn(BaseModel):
+    """A tariff for a pile, a charger, or (neither given) the whole station."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tariff_id: str
+    pile_id: PileId | None = None
+    charger_id: ChargerId | None = None
+    valid_from: AwareDatetime | None = None
+    """Inclusive; absent: now and before."""
+    valid_until: AwareDatetime | None = None
+    """Exclusive; absent: until removed."""
+
+    @model_validator(mode="after")
+    def _one_target_and_a_real_window(self) -> Self:
+        if self.pile_id is not None and self.charger_id is not None:
+            raise ValueError("give pile_id or charger_id, not both (neither: the station)")
+        if (
+            self.valid_from is not None
+            and self.valid_until is not None
+            and self.valid_until <= self.valid_from
+        ):
+            raise ValueError("valid_until must be after valid_from")
+        return self
+
+
+class AssignmentOut(BaseModel):
+    id: int
+    tariff_id: str
+    scope: str
+    target: str | None
+    valid_from: datetime | None
+    valid_until: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: TariffAssignment) -> AssignmentOut:
+        assert row.id is not None
+        return cls(
+            id=row.id,
+            tariff_id=row.tariff_id,
+            scope=row.scope,
+            target=row.target or None,
+            valid_from=row.valid_from,
+            valid_until=row.valid_until,
+            created_at=row.created_at,
+        )
+
+
+class TariffInEffectOut(BaseModel):
+    pile_id: str
+    at: datetime
+    tariff_id: str
+    version: int | None
+    """Null: the station's configured default tariff."""
+    assignment: AssignmentOut | None
+    tariff: dict[str, Any]
+
+    @classmethod
+    def of(cls, pile_id: str, at: datetime, resolution: Resolution) -> TariffInEffectOut:
+        stored = resolution.stored
+        return cls(
+            pile_id=pile_id,
+            at=at,
+            tariff_id=stored.tariff.id,
+            version=stored.version,
+            assignment=(AssignmentOut.of(resolution.assignment) if resolution.assignment else None),
+            tariff=tariff_json(stored.tariff),
         )

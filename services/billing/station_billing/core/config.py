@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, StringConstraints, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from station_protocol.ids import Layout
 from station_protocol.service.settings import ServiceSettings
 
 SERVICE = "billing"
@@ -38,7 +39,37 @@ class Settings(ServiceSettings):
     operator_stop_wait: float = Field(default=15.0, ge=0)
     """Seconds ``POST /sessions/{id}/stop`` waits for the collector's checkout before 202."""
     time_zone: str = "Asia/Shanghai"
-    """IANA zone in which tariff restrictions (time bands, days) will be evaluated."""
+    """IANA zone in which tariff restrictions (time bands, days) are evaluated."""
+    layout: str | None = None
+    """``NxM``: the station's piles, which get the tariff display before anyone charges.
+
+    Piles billing hears of (a session, a meter reading) get one too, layout or not.
+    """
+    meter_sample_interval: float = Field(default=15.0, gt=0)
+    """Seconds between kept meter samples of a session while nothing price-relevant changes.
+
+    A reading where the pile starts or stops charging, or whose current or power crosses a
+    tariff limit, is always kept; the others at most this often.
+    """
+    running_cost_interval: float = Field(default=5.0, ge=0)
+    """Seconds between two checks of a session's running cost against the card's balance."""
+    stop_repeat_interval: float = Field(default=10.0, gt=0)
+    """Seconds before asking a collector again to stop a session whose balance ran out."""
+    debit_timeout: float = Field(default=2.0, gt=0)
+    """Seconds checkout waits for verification to book the debit before the receipt goes."""
+    debit_retry_interval: float = Field(default=5.0, gt=0)
+    """Seconds between two rounds over the debits verification has not acknowledged."""
+    balance_timeout: float = Field(default=2.0, gt=0)
+    """Seconds to wait for a card's balance when the session open did not carry it."""
+    display_max_wait: float = Field(default=300.0, gt=0)
+    """The tariff displays are published again at least this often (seconds)."""
+
+    @field_validator("layout")
+    @classmethod
+    def _layout(cls, value: str | None) -> str | None:
+        if value:
+            Layout.parse(value)
+        return value or None
 
     @field_validator("time_zone")
     @classmethod

@@ -6,8 +6,15 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from station_billing.assignments import AssignmentBook, TariffsInEffect
+from station_billing.core.clock import Clock
 from station_billing.core.config import Settings
+from station_billing.debits import DebitBook
+from station_billing.displays import TariffDisplays
+from station_billing.meters import MeterWatch
+from station_billing.pricing.localtime import StationZone
 from station_billing.store import SessionStore
+from station_billing.tariffs import TariffBook
 from station_protocol.bus import Bus
 
 
@@ -17,3 +24,11 @@ class Runtime:
     engine: Engine
     bus: Bus
     store: SessionStore
+    tariffs: TariffBook
+    assignments: AssignmentBook
+    in_effect: TariffsInEffect
+    meters: MeterWatch
+    displays: TariffDisplays
+    debits: DebitBook
+    zone: StationZone
+    clock: Clock

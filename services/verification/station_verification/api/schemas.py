@@ -23,7 +23,7 @@ from pydantic import (
 
 from station_protocol.zigbee import CardUid
 from station_verification.cards import CardView
-from station_verification.models import CardStatus
+from station_verification.models import CardStatus, LedgerEntry, LedgerKind
 from station_verification.money import MONEY_PLACES, money_text
 
 _DECIMAL_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
@@ -79,6 +79,55 @@ class TopUp(_Body):
     amount: Annotated[Money, Field(gt=0)]
     reference: Reference | None = None
     """The payment's reference; sending the same one again books the top-up once."""
+
+
+class RefundIn(_Body):
+    """An operator's refund: how much, why, and optionally which session it refunds."""
+
+    amount: Annotated[Money, Field(gt=0)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    session_id: Annotated[str, StringConstraints(min_length=1, max_length=36)] | None = None
+    """The refunded session: at most its debit is refunded, all refunds together."""
+    reference: Reference | None = None
+    """Sending the same reference again books the refund once."""
+
+
+class LedgerEntryOut(BaseModel):
+    id: int
+    kind: LedgerKind
+    amount: str
+    """Signed: debits are negative."""
+    session_id: str | None
+    reason: str | None
+    reference: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, entry: LedgerEntry) -> LedgerEntryOut:
+        assert entry.id is not None
+        return cls(
+            id=entry.id,
+            kind=LedgerKind(entry.kind),
+            amount=money_text(entry.amount),
+            session_id=entry.session_id,
+            reason=entry.reason,
+            reference=entry.reference,
+            created_at=entry.created_at,
+        )
+
+
+class LedgerOut(BaseModel):
+    """A card's ledger; ``balance`` is the sum of ``entries``, always."""
+
+    card_uid: str
+    balance: str
+    entries: list[LedgerEntryOut]
+
+
+class RefundOut(BaseModel):
+    card_uid: str
+    balance: str
+    entry: LedgerEntryOut
 
 
 class CardOut(BaseModel):

@@ -7,11 +7,12 @@ stalls the bus loop that shares the event loop.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from station_billing.api.deps import BusDep, SettingsDep, StoreDep
+from station_billing.api.deps import BusDep, MetersDep, SettingsDep, StoreDep
 from station_billing.api.schemas import SessionView
 from station_billing.store import SessionFilter, stored_receipt
 from station_protocol.bus import BusUnavailable
@@ -55,6 +56,28 @@ def get_receipt(store: StoreDep, session_id: str) -> Receipt:
     if receipt is None:
         raise HTTPException(status_code=404, detail=f"session {session_id} is not completed")
     return receipt
+
+
+@router.get("/{session_id}/cdr")
+async def get_cdr(store: StoreDep, meters: MetersDep, session_id: str) -> dict[str, Any]:
+    """The session as a priced OCPI CDR: its charging periods, totals and frozen tariff.
+
+    For a completed session, the record as stored; while it charges, the running cost to
+    the latest reading (``"status": "active"``), from the same function. Feed it with its
+    ``tariffs[0]`` to ``station-billing price`` to check a bill offline.
+    """
+    session = await asyncio.to_thread(store.get, session_id)
+    if session is None:
+        raise HTTPException(status_code=404, detail=f"no session {session_id}")
+    if session.status != SessionStatus.ACTIVE:
+        if not session.cdr:
+            raise HTTPException(
+                status_code=404, detail=f"session {session_id} was priced before CDRs were kept"
+            )
+        cdr: dict[str, Any] = json.loads(session.cdr)
+        return {**cdr, "status": session.status}
+    running = await meters.running(session)
+    return {**running.cdr, "status": session.status}
 
 
 @router.post("/{session_id}/stop", responses={202: {"model": SessionView}})

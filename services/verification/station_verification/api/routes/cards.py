@@ -1,4 +1,4 @@
-"""``/api/v1/cards``: issue, read, block/unblock/expire, and top up cards.
+"""``/api/v1/cards``: issue, read, block/unblock/expire, top up and refund cards; their ledger.
 
 A card uid may hold any printable character, ``/``, ``?`` and spaces included, so the uid
 is a ``path`` parameter: send it percent-encoded (``quote(uid, safe="")``) and it arrives
@@ -14,10 +14,20 @@ import logging
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy.exc import IntegrityError
 
-from station_verification import cards
+from station_verification import cards, ledger
 from station_verification.api.deps import Clock, Db
-from station_verification.api.schemas import CardCreate, CardOut, CardUpdate, TopUp
-from station_verification.models import Card, CardStatus
+from station_verification.api.schemas import (
+    CardCreate,
+    CardOut,
+    CardUpdate,
+    LedgerEntryOut,
+    LedgerOut,
+    RefundIn,
+    RefundOut,
+    TopUp,
+)
+from station_verification.models import Card, CardStatus, LedgerEntry
+from station_verification.money import money_text
 
 log = logging.getLogger("station.verification.api")
 
@@ -49,6 +59,24 @@ def issue_card(body: CardCreate, db: Db, clock: Clock) -> CardOut:
         raise conflict from None
     log.info("card issued", extra={"card_uid": card.uid})
     return CardOut.of(cards.view(db, card))
+
+
+@router.get("/{uid:path}/ledger")
+def read_ledger(uid: str, db: Db) -> LedgerOut:
+    """Every balance change of the card, oldest first; the balance is their sum.
+
+    Registered before ``GET /{uid}`` so that ``.../ledger`` is this, not a card named so.
+    """
+    try:
+        card = cards.find(db, uid)
+    except cards.CardNotFound:
+        raise _not_found(uid) from None
+    entries = ledger.entries(db, card.uid)
+    return LedgerOut(
+        card_uid=card.uid,
+        balance=money_text(ledger.balance(db, card.uid)),
+        entries=[LedgerEntryOut.of(entry) for entry in entries],
+    )
 
 
 @router.get("/{uid:path}")
@@ -107,3 +135,56 @@ def _book_top_up(db: Db, uid: str, body: TopUp, clock: Clock) -> Card:
         card = cards.top_up(db, uid, body.amount, body.reference, clock())
         db.commit()
     return card
+
+
+@router.post("/{uid:path}/refunds", status_code=status.HTTP_201_CREATED)
+def refund_card(uid: str, body: RefundIn, db: Db, clock: Clock) -> RefundOut:
+    """An operator's refund: a ledger entry with its reason (and the session it refunds)."""
+    refund = cards.Refund(body.amount, body.reason, body.session_id, body.reference)
+    try:
+        entry = _book_refund(db, uid, refund, clock)
+    except cards.CardNotFound:
+        raise _not_found(uid) from None
+    except cards.ReferenceReused:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"reference {body.reference!r} was booked on this card for another amount",
+        ) from None
+    except cards.NoDebit:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"card {uid!r} was never debited for session {body.session_id}",
+        ) from None
+    except cards.RefundTooLarge as exc:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"session {exc.session_id} was debited {money_text(exc.debited)}, "
+            f"{money_text(exc.refunded)} of it refunded already",
+        ) from None
+    log.info(
+        "card refunded",
+        extra={
+            "card_uid": uid,
+            "amount": str(body.amount),
+            "reason": body.reason,
+            "session_id": body.session_id,
+        },
+    )
+    return RefundOut(
+        card_uid=uid,
+        balance=money_text(ledger.balance(db, uid)),
+        entry=LedgerEntryOut.of(entry),
+    )
+
+
+def _book_refund(db: Db, uid: str, refund: cards.Refund, clock: Clock) -> LedgerEntry:
+    try:
+        entry = cards.refund(db, uid, refund, clock())
+        db.commit()
+    except IntegrityError:
+        # The same reference was booked by a parallel retry; booking again finds it.
+        db.rollback()
+        entry = cards.refund(db, uid, refund, clock())
+        db.commit()
+    db.refresh(entry)
+    return entry

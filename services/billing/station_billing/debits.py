@@ -1,0 +1,172 @@
+"""Settling each record with the card's prepaid ledger: exactly once, whatever fails.
+
+The ledger lives with the cards in verification; billing asks for a session's debit over
+the bus (``DebitRequest``, MQTT v5 request/response). The debit is written as pending in
+the record's own transaction (see :meth:`station_billing.store.SessionStore.complete`), so
+a stored record always has one to settle, and it stays pending until verification answers.
+Checkout asks once at once (the receipt shows the balance after it); a background task asks
+again for every debit still pending, so a debit survives verification being down, the
+broker restarting and billing itself restarting mid-checkout. Verification books a session
+once however often it is asked (idempotent by session id), which is what makes retrying
+safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import ValidationError
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, select
+
+from station_billing.metrics import BillingMetrics
+from station_billing.models import DebitStatus, PendingDebit
+from station_protocol.bus import Bus, BusUnavailable, RequestTimeout
+from station_protocol.messages import DebitReply, DebitRequest
+from station_protocol.topics import StationTopics
+
+log = logging.getLogger("station.billing.debits")
+
+BATCH = 100
+AT_ONCE = 20
+
+
+@dataclass(frozen=True)
+class DebitBook:
+    """The pending debits in billing's database (blocking calls)."""
+
+    engine: Engine
+
+    def get(self, session_id: str) -> PendingDebit | None:
+        with Session(self.engine) as db:
+            return db.get(PendingDebit, session_id)
+
+    def pending(self, limit: int = BATCH) -> list[PendingDebit]:
+        with Session(self.engine) as db:
+            return list(
+                db.exec(
+                    select(PendingDebit)
+                    .where(col(PendingDebit.status) == DebitStatus.PENDING.value)
+                    .order_by(col(PendingDebit.created_at))
+                    .limit(limit)
+                ).all()
+            )
+
+    def all(self) -> list[PendingDebit]:
+        with Session(self.engine) as db:
+            return list(db.exec(select(PendingDebit).order_by(col(PendingDebit.created_at))).all())
+
+    def _set(self, session_id: str, **values: object) -> None:
+        with Session(self.engine) as db:
+            db.exec(
+                update(PendingDebit)
+                .where(
+                    col(PendingDebit.session_id) == session_id,
+                    col(PendingDebit.status) == DebitStatus.PENDING.value,
+                )
+                .values(**values)
+            )
+            db.commit()
+
+    def settled(self, session_id: str, balance: Decimal | None, now: datetime) -> None:
+        self._set(
+            session_id,
+            status=DebitStatus.SETTLED.value,
+            balance_after=balance,
+            updated_at=now,
+            attempts=PendingDebit.attempts + 1,
+        )
+
+    def refused(self, session_id: str, error: str, now: datetime) -> None:
+        self._set(
+            session_id,
+            status=DebitStatus.REFUSED.value,
+            last_error=error,
+            updated_at=now,
+            attempts=PendingDebit.attempts + 1,
+        )
+
+    def failed(self, session_id: str, error: str, now: datetime) -> None:
+        self._set(
+            session_id,
+            last_error=error,
+            updated_at=now,
+            attempts=PendingDebit.attempts + 1,
+        )
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What asking for a debit came to: settled (with the balance after it) or not yet."""
+
+    settled: bool
+    balance: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Debits:
+    bus: Bus
+    book: DebitBook
+    clock: Callable[[], datetime]
+    metrics: BillingMetrics
+    timeout: float
+
+    async def settle(self, session_id: str) -> Settlement:
+        """Ask verification once for the session's debit, unless it is settled already."""
+        row = await asyncio.to_thread(self.book.get, session_id)
+        if row is None or row.status == DebitStatus.REFUSED.value:
+            return Settlement(False)
+        if row.status == DebitStatus.SETTLED.value:
+            return Settlement(True, row.balance_after)
+        request = DebitRequest(
+            session_id=row.session_id, card_uid=row.card_uid, pile_id=row.pile_id, amount=row.amount
+        )
+        extra = {"session_id": row.session_id, "card_uid": row.card_uid, "pile_id": row.pile_id}
+        try:
+            answer = await self.bus.request(
+                StationTopics.debit_requests(), request, timeout=self.timeout
+            )
+            reply = DebitReply.model_validate_json(answer)
+        except (RequestTimeout, BusUnavailable, ValidationError) as exc:
+            self.metrics.debits.labels("unanswered").inc()
+            log.warning(
+                "debit not acknowledged yet, will retry", extra={**extra, "error": str(exc)}
+            )
+            await asyncio.to_thread(self.book.failed, session_id, str(exc)[:500], self.clock())
+            return Settlement(False)
+        self.metrics.debits.labels(reply.result.value).inc()
+        if reply.settled:
+            await asyncio.to_thread(self.book.settled, session_id, reply.balance, self.clock())
+            log.info(
+                "session debited",
+                extra={**extra, "amount": str(reply.amount), "result": reply.result.value},
+            )
+            return Settlement(True, reply.balance)
+        error = f"{reply.result.value}: {reply.error or ''}".strip()
+        await asyncio.to_thread(self.book.refused, session_id, error, self.clock())
+        log.error("debit refused by verification", extra={**extra, "error": error})
+        return Settlement(False)
+
+    async def retry_pending(self) -> int:
+        """One round over the pending debits; how many were settled."""
+        pending = await asyncio.to_thread(self.book.pending)
+        settled = 0
+        for start in range(0, len(pending), AT_ONCE):
+            chunk = pending[start : start + AT_ONCE]
+            results = await asyncio.gather(*(self.settle(row.session_id) for row in chunk))
+            settled += sum(1 for result in results if result.settled)
+        return settled
+
+    async def run(self, interval: float) -> None:
+        """Until cancelled: retry every pending debit every ``interval`` seconds."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.retry_pending()
+            except Exception:
+                log.exception("debit retry round failed")

@@ -1,0 +1,246 @@
+"""The piles' meter readings: timed by billing, kept as samples, and watched against balances.
+
+Each reading the collector forwards (``pile_meter``) is timed with billing's own clock when
+it arrives. It is kept as a sample of its session when something price-relevant changed
+(the pile started or stopped charging, the current or power crossed a limit of the
+session's tariff) or when the last sample is ``meter_sample_interval`` old; the samples are
+what the charging periods are built from (:mod:`station_billing.metering`).
+
+Every ``running_cost_interval`` the session's running cost is worked out from its samples
+and this reading, by the same function that prices the record at checkout
+(:func:`station_billing.costing.session_cost`); when it reaches the card's balance at the
+start, billing asks the pile's collector to stop the charge with ``insufficient_balance``
+(again after ``stop_repeat_interval`` if the session is still charging).
+
+The subscription is shared (``$share/billing/...``): a reading is work to do once (time it,
+keep it, check the balance), and every replica prices from the database, so no replica
+needs to see every reading. Readings are not retained, so a shared subscription (which gets
+no retained messages) misses nothing. With several replicas, each keeps its own notion of
+the last sample, so a session may keep a few more samples than with one; the running cost
+reads the samples from the database each time, so it sees every replica's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from pydantic import ValidationError
+
+from station_billing.core.config import Settings
+from station_billing.costing import PricedSession, TariffCache, session_cost
+from station_billing.metering import MeterSample
+from station_billing.metrics import BillingMetrics, MessageKind, MeterOutcome
+from station_billing.models import ChargingSession
+from station_billing.pricing.localtime import StationZone
+from station_billing.samples import PileBook, SampleStore
+from station_billing.store import SessionStore
+from station_protocol.bus import Bus, BusUnavailable, Incoming
+from station_protocol.ids import charger_of
+from station_protocol.messages import MeterReading, SessionStatus, StopReason, StopRequest
+from station_protocol.topics import StationTopics, shared
+
+log = logging.getLogger("station.billing.meters")
+
+SHARE_GROUP = "billing"
+ACTIVE = SessionStatus.ACTIVE.value
+
+
+@dataclass
+class _Tracked:
+    """What this replica remembers of a charging session between readings."""
+
+    kept: MeterSample | None
+    """The last sample kept (by this replica)."""
+    charging: bool
+    band: tuple[int, int]
+    latest: MeterSample | None = None
+    checked_at: datetime | None = None
+
+
+def _charging(reading: MeterReading) -> bool | None:
+    """The pile's word if it gave one, else whether it draws power, else unknown."""
+    if reading.charging is not None:
+        return reading.charging
+    if reading.power is not None:
+        return reading.power > 0
+    return None
+
+
+@dataclass
+class MeterWatch:
+    bus: Bus
+    store: SessionStore
+    samples: SampleStore
+    piles: PileBook
+    tariffs: TariffCache
+    zone: StationZone
+    clock: Callable[[], datetime]
+    metrics: BillingMetrics
+    settings: Settings
+    on_new_pile: Callable[[], None] = lambda: None
+    _tracked: dict[str, _Tracked] = field(default_factory=dict)
+    _piles: set[str] = field(default_factory=set)
+
+    def register(self) -> None:
+        self.bus.add_route(shared(SHARE_GROUP, StationTopics.pile_meters()), self.on_reading)
+
+    def forget(self, session_id: str) -> None:
+        self._tracked.pop(session_id, None)
+
+    async def remember_pile(self, pile_id: str) -> None:
+        if pile_id in self._piles:
+            return
+        self._piles.add(pile_id)
+        await asyncio.to_thread(self.piles.remember, pile_id, self.clock())
+        self.on_new_pile()
+
+    async def on_reading(self, message: Incoming) -> None:
+        try:
+            reading = MeterReading.model_validate_json(message.payload)
+        except ValidationError as exc:
+            self.metrics.dropped_messages.labels(MessageKind.METER.value).inc()
+            log.warning(
+                "malformed meter reading dropped",
+                extra={"topic": message.topic, "errors": exc.error_count()},
+            )
+            return
+        now = self.clock()
+        await self.remember_pile(reading.pile_id)
+        session = await asyncio.to_thread(self._session_for, reading)
+        if session is None:
+            if reading.session_id is not None:
+                self.forget(reading.session_id)
+            self.metrics.meter_readings.labels(MeterOutcome.NO_SESSION.value).inc()
+            return
+        tracked = await self._tracked_for(session)
+        sample = MeterSample(
+            at=now,
+            energy=reading.energy,
+            charging=_charging(reading),
+            current=reading.current,
+            power=reading.power,
+        )
+        last_energy = (tracked.latest or tracked.kept or _opening(session)).energy
+        if sample.energy < last_energy:
+            self.metrics.meter_readings.labels(MeterOutcome.BACKWARDS.value).inc()
+            log.warning(
+                "meter reading below the session's last one: dropped",
+                extra={"session_id": session.id, "pile_id": session.pile_id},
+            )
+            return
+        await self._keep(session, tracked, sample)
+        tracked.latest = sample
+        await self._check_balance(session.id, tracked, now)
+
+    def _session_for(self, reading: MeterReading) -> ChargingSession | None:
+        if reading.session_id is not None:
+            session = self.store.get(reading.session_id)
+            if session is not None and session.status == ACTIVE:
+                return session if session.pile_id == reading.pile_id else None
+        return self.store.active_on_pile(reading.pile_id)
+
+    async def _tracked_for(self, session: ChargingSession) -> _Tracked:
+        tracked = self._tracked.get(session.id)
+        if tracked is None:
+            kept = await asyncio.to_thread(self.samples.of, session.id)
+            last = kept[-1] if kept else None
+            charging = next((s.charging for s in reversed(kept) if s.charging is not None), True)
+            band = self._band(session, last) if last is not None else (-1, -1)
+            tracked = self._tracked[session.id] = _Tracked(last, charging, band)
+        return tracked
+
+    def _band(self, session: ChargingSession, sample: MeterSample) -> tuple[int, int]:
+        """Where the current and power stand among the tariff's limits."""
+        cuts = self.tariffs.compiled(session.tariff).cuts
+        current = (
+            bisect_right(sorted(cuts.currents), sample.current)
+            if sample.current is not None
+            else -1
+        )
+        power = bisect_right(sorted(cuts.powers), sample.power) if sample.power is not None else -1
+        return current, power
+
+    async def _keep(self, session: ChargingSession, tracked: _Tracked, sample: MeterSample) -> None:
+        charging = tracked.charging if sample.charging is None else sample.charging
+        band = self._band(session, sample)
+        interval = timedelta(seconds=self.settings.meter_sample_interval)
+        keep = (
+            tracked.kept is None
+            or charging != tracked.charging
+            or band != tracked.band
+            or sample.at - tracked.kept.at >= interval
+        )
+        if not keep:
+            self.metrics.meter_readings.labels(MeterOutcome.SEEN.value).inc()
+            return
+        await asyncio.to_thread(self.samples.add, session.id, sample)
+        tracked.kept, tracked.charging, tracked.band = sample, charging, band
+        self.metrics.meter_readings.labels(MeterOutcome.SAMPLED.value).inc()
+
+    async def running(self, session: ChargingSession) -> PricedSession:
+        """The session's cost so far, to the latest reading billing has."""
+        now = self.clock()
+        samples = await asyncio.to_thread(self.samples.of, session.id)
+        tracked = self._tracked.get(session.id)
+        latest = tracked.latest if tracked is not None and tracked.latest is not None else None
+        if latest is None:
+            latest = samples[-1] if samples else _opening(session)
+        compiled = self.tariffs.compiled(session.tariff)
+        energy = max(latest.energy, session.meter_start)
+        return await asyncio.to_thread(
+            session_cost,
+            session,
+            samples,
+            max(now, session.started_at),
+            energy,
+            compiled,
+            self.zone,
+        )
+
+    async def _check_balance(self, session_id: str, tracked: _Tracked, now: datetime) -> None:
+        interval = timedelta(seconds=self.settings.running_cost_interval)
+        if tracked.checked_at is not None and now - tracked.checked_at < interval:
+            return
+        tracked.checked_at = now
+        session = await asyncio.to_thread(self.store.get, session_id)
+        if session is None or session.status != ACTIVE or session.balance_at_start is None:
+            return
+        cost = (await self.running(session)).totals.total_cost.incl_vat
+        if cost < session.balance_at_start:
+            return
+        repeat = timedelta(seconds=self.settings.stop_repeat_interval)
+        if session.stop_requested_at is not None and now - session.stop_requested_at < repeat:
+            return
+        await self._ask_stop(session, cost, now)
+
+    async def _ask_stop(self, session: ChargingSession, cost: Decimal, now: datetime) -> None:
+        extra = {
+            "session_id": session.id,
+            "pile_id": session.pile_id,
+            "card_uid": session.card_uid,
+            "running_cost": str(cost),
+            "balance": str(session.balance_at_start),
+        }
+        request = StopRequest(
+            session_id=session.id, pile_id=session.pile_id, reason=StopReason.INSUFFICIENT_BALANCE
+        )
+        try:
+            await self.bus.publish(
+                StationTopics.collector_stop_requests(charger_of(session.pile_id)), request
+            )
+        except BusUnavailable:
+            log.warning("could not ask for a stop: broker unavailable", extra=extra)
+            return
+        await asyncio.to_thread(self.store.stop_requested, session.id, now)
+        self.metrics.stop_requests.inc()
+        log.info("running cost reached the card's balance: stop asked", extra=extra)
+
+
+def _opening(session: ChargingSession) -> MeterSample:
+    return MeterSample(at=session.started_at, energy=session.meter_start, charging=True)
