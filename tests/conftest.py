@@ -10,12 +10,15 @@ import httpx
 import pytest
 
 from station_protocol.ids import Layout
+from station_tools.bulletins import BulletinFeed
 from station_tools.mosquitto import Mosquitto
 from station_tools.rig import Ports, StationRig
 from station_tools.simulator import Simulator, SimulatorOptions
 from station_tools.steps import eventually
 
 LAYOUT = Layout(2, 4)
+T2 = 1.0
+"""Seconds after storage that a record goes to central (60 s in a real station)."""
 
 
 @pytest.fixture(scope="module")
@@ -25,15 +28,24 @@ def station_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquit
 
 
 @pytest.fixture(scope="module")
+def station_env() -> dict[str, dict[str, str]]:
+    """Extra settings per service; a test module overrides this fixture to tune its station."""
+    return {"collector": {"request_timeout": "3", "stop_settle": "1", "pairing_window": "4"}}
+
+
+@pytest.fixture(scope="module")
 def station(
-    station_broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory
+    station_broker: Mosquitto,
+    station_env: dict[str, dict[str, str]],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[StationRig]:
     rig = StationRig(
         broker_url=station_broker.url,
         layout=LAYOUT,
         data_dir=Path(tmp_path_factory.mktemp("station")),
         ports=Ports.free(LAYOUT.chargers),
-        env={"collector": {"request_timeout": "3", "stop_settle": "1", "pairing_window": "4"}},
+        t2=T2,
+        env=station_env,
     )
     try:
         yield rig.start()
@@ -71,4 +83,26 @@ def verification(station: StationRig) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="module")
 def billing(station: StationRig) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=station.url("billing"), timeout=5) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def bulletins(station: StationRig, station_broker: Mosquitto) -> AsyncIterator[BulletinFeed]:
+    """Every fault bulletin on the station's broker, as a board connected all along sees it."""
+    async with BulletinFeed(station_broker.url) as feed:
+        yield feed
+
+
+@pytest.fixture(scope="module")
+async def faults_api(station: StationRig) -> AsyncIterator[httpx.AsyncClient]:
+    """The faults REST API; async, so that waiting on it never stalls the simulated piles."""
+    async with httpx.AsyncClient(base_url=station.url("faults"), timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def central(station: StationRig) -> Iterator[httpx.Client]:
+    """Central's API as an operator reads it (admin token)."""
+    headers = {"Authorization": f"Bearer {station.admin_token}"}
+    with httpx.Client(base_url=station.url("central"), headers=headers, timeout=5) as client:
         yield client

@@ -127,3 +127,28 @@ async def test_a_card_charging_on_one_pile_is_refused_on_another(
     assert_billed_exactly(record)
     for pile in ("c1-p01", "c2-p01"):
         await piles.unplug(pile)
+
+
+async def test_the_record_reaches_central_after_t2_with_the_same_totals(
+    piles: Simulator, verification: httpx.Client, billing: httpx.Client, central: httpx.Client
+) -> None:
+    card, pile = new_card(verification), "c2-p04"
+    await piles.plug(pile)
+    await piles.swipe(pile, card)
+    record = await charge_and_stop(piles, billing, pile, card)
+
+    def at_central() -> list[dict[str, Any]]:
+        response = central.get("/api/v1/records", params={"card_uid": card})
+        assert response.status_code == 200, response.text
+        found: list[dict[str, Any]] = response.json()
+        return found
+
+    copies = await eventually(at_central, timeout=20)
+    assert len(copies) == 1
+    copy = copies[0]
+    assert copy["session_id"] == record["id"]
+    assert copy["station_id"] == "station-1"
+    assert copy["total_cost"] == record["total_cost"]
+    assert Decimal(copy["total_energy"]) == Decimal(record["total_energy"])
+    assert copy["pile_id"] == pile
+    await piles.unplug(pile)

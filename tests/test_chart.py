@@ -1,10 +1,12 @@
-"""The Helm chart and skaffold.yaml, checked offline but against real parts.
+"""The Helm charts (station, central) and skaffold.yaml, checked offline but against real parts.
 
 There is no cluster here, so each part of the deployment is checked by the thing that will
-read it: the Helm engine renders and lints the chart, the Kubernetes API schemas
+read it: the Helm engine renders and lints the charts, the Kubernetes API schemas
 (kubernetes-validate --strict) check the manifests, a real mosquitto loads the rendered
-passwords and ACL, a real PostgreSQL runs the rendered database setup, and each service's own
-settings class loads the environment rendered for it.
+passwords and ACL, a real PostgreSQL runs the rendered database setup (and, for central, a
+real primary and a standby streaming from it), promtool and amtool read the alert rules and
+the Alertmanager configuration, and each service's own settings class loads the environment
+rendered for it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import copy
 import importlib
 import importlib.util
+import json
 import os
 import queue
 import re
@@ -21,31 +24,49 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from glob import glob
 from pathlib import Path
 from typing import Any
 
 import helm_python
+import httpx
 import jsonschema  # type: ignore[import-untyped]
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from pydantic_settings import BaseSettings
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 
-from station_protocol.topics import StationTopics, ZigbeeTopics
+from station_protocol.catalogue import load_catalogue
+from station_protocol.ids import Layout
+from station_protocol.messages import BreathAck, CollectorBreath
+from station_protocol.outbox import OUTBOX_METADATA
+from station_protocol.service.migrations import migrate
+from station_protocol.topics import StationTopics, ZigbeeTopics, shared
+from station_sync.outbox import Outbox
 from station_tools.mosquitto import mosquitto_binary
 from station_tools.ports import free_port, wait_for_port
+from station_tools.processes import ServiceProcess
+from station_tools.records import queue_records, sample_record
 
 REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "charts" / "station"
+CENTRAL_CHART = REPO / "charts" / "central"
 RELEASE = "station"
 NAMESPACE = "edge"
-CRD_KINDS = {"ServiceMonitor"}
-RESERVED = ("faults", "sync", "display")
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
+RESERVED = ("display",)
+CENTRAL_URL = "https://central.example.com"
+STATION_TOKEN = "stn_" + "T0k3n-of-station-1_" * 2 + "abcde"
 
 Manifest = dict[str, Any]
 
@@ -57,6 +78,8 @@ def required_values() -> dict[str, Any]:
             "passwords": {
                 "verification": "verification-broker-pw",
                 "billing": "billing-broker-pw-01",
+                "faults": "faults-broker-pw-01",
+                "sync": "sync-broker-pw-0001",
                 "chargers": "seed-of-the-chargers",
             }
         },
@@ -66,9 +89,12 @@ def required_values() -> dict[str, Any]:
                 "passwords": {
                     "verification": "verification-db-pw",
                     "billing": "billing+db/pw&more",
+                    "faults": "faults-db-password",
+                    "sync": "sync:db@pw#0001",
                 },
             }
         },
+        "central": {"url": CENTRAL_URL, "token": STATION_TOKEN},
     }
 
 
@@ -83,14 +109,13 @@ def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def everything_on() -> dict[str, Any]:
-    """Reserved services on, USB coordinators mounted, one charger placed on its own node."""
+    """The reserved display on, USB coordinators mounted, one charger on its own node."""
     return merged(
         required_values(),
         {
             "chargers": 2,
             "services": {name: {"enabled": True} for name in RESERVED},
             "mqtt": {"passwords": {name: f"{name}-broker-password" for name in RESERVED}},
-            "postgresql": {"auth": {"passwords": {"faults": "faults-db-password"}}},
             "zigbee2mqtt": {"serial": {"hostDevice": {"enabled": True}}},
             "perCharger": {
                 "c2": {
@@ -113,11 +138,16 @@ def everything_off() -> dict[str, Any]:
                 "urls": {
                     "verification": "postgresql://v:pw@db.example:5432/verification",
                     "billing": "postgresql://b:pw@db.example:5432/billing",
+                    "faults": "postgresql://f:pw@db.example:5432/faults",
+                    "sync": "postgresql://s:pw@db.example:5432/billing",
                 }
             },
             "zigbee2mqtt": {"enabled": False},
             "networkPolicy": {"enabled": False},
             "serviceMonitor": {"enabled": False},
+            "prometheusRule": {"enabled": False},
+            "alertmanagerConfig": {"enabled": False},
+            "grafanaDashboard": {"enabled": False},
             "mosquitto": {"persistence": {"enabled": False}},
         },
     )
@@ -155,13 +185,13 @@ class Rendered:
         ]
 
 
-def render(values: dict[str, Any]) -> Rendered:
-    chart = helm_python.Chart.load(CHART)
-    files = chart.render(values=values, name=RELEASE, namespace=NAMESPACE)
+def render(values: dict[str, Any], chart_dir: Path = CHART, release: str = RELEASE) -> Rendered:
+    chart = helm_python.Chart.load(chart_dir)
+    files = chart.render(values=values, name=release, namespace=NAMESPACE)
     docs: list[Manifest] = []
-    for path, text in sorted(files.items()):
+    for path, manifests in sorted(files.items()):
         if path.endswith(".yaml"):
-            docs.extend(doc for doc in yaml.safe_load_all(text) if doc)
+            docs.extend(doc for doc in yaml.safe_load_all(manifests) if doc)
     return Rendered(docs)
 
 
@@ -220,7 +250,7 @@ def test_chart_lints_without_errors_or_warnings() -> None:
     assert [m for m in report["messages"] if m["severity"] >= 2] == []
 
 
-@pytest.mark.parametrize("name", ["verification", "billing", "chargers"])
+@pytest.mark.parametrize("name", ["verification", "billing", "faults", "sync", "chargers"])
 def test_rendering_without_a_broker_password_fails_naming_it(name: str) -> None:
     values = required_values()
     del values["mqtt"]["passwords"][name]
@@ -240,6 +270,44 @@ def test_rendering_with_a_weak_password_fails() -> None:
     assert "mqtt.passwords.billing is too short" in str(failure.value)
 
 
+@pytest.mark.parametrize("key", ["url", "token"])
+def test_sync_without_central_fails_naming_the_value(key: str) -> None:
+    values = required_values()
+    del values["central"][key]
+
+    with pytest.raises(helm_python.HelmError) as failure:
+        render(values)
+
+    assert f"central.{key} is required while sync is enabled" in str(failure.value)
+    # A station that does not relay its records needs neither.
+    render(merged(values, {"services": {"sync": {"enabled": False}}}))
+
+
+@pytest.mark.parametrize(
+    ("central", "complaint"),
+    [
+        ({"url": "central.example.com"}, "central.url must be an http:// or https:// URL"),
+        ({"token": "short"}, "central.token must be at least 16 characters"),
+    ],
+)
+def test_a_malformed_central_url_or_token_fails(central: dict[str, str], complaint: str) -> None:
+    with pytest.raises(helm_python.HelmError) as failure:
+        render(merged(required_values(), {"central": central}))
+
+    assert complaint in str(failure.value)
+
+
+def test_sync_needs_billing_whose_outbox_it_relays() -> None:
+    values = merged(required_values(), {"services": {"billing": {"enabled": False}}})
+
+    with pytest.raises(helm_python.HelmError) as failure:
+        render(values)
+
+    assert "services.sync.databaseAccess.database: billing is no enabled service" in str(
+        failure.value
+    )
+
+
 def test_values_schema_refuses_a_station_without_chargers() -> None:
     with pytest.raises(helm_python.HelmError) as failure:
         render(merged(required_values(), {"chargers": 0}))
@@ -250,15 +318,14 @@ def test_values_schema_refuses_a_station_without_chargers() -> None:
 # --- Kubernetes schemas --------------------------------------------------------------------
 
 
-def test_every_manifest_passes_strict_kubernetes_validation(
-    variants: dict[str, Rendered], tmp_path: Path
-) -> None:
+def assert_strictly_valid(variants: dict[str, Rendered], work: Path) -> None:
+    """kubernetes-validate --strict on every manifest (CRD kinds are checked on their own)."""
     files: list[str] = []
     for variant, rendered in variants.items():
         for index, doc in enumerate(rendered.docs):
             if doc["kind"] in CRD_KINDS:
                 continue
-            path = tmp_path / f"{variant.replace(' ', '-')}-{index:03d}-{doc['kind']}.yaml"
+            path = work / f"{variant.replace(' ', '-')}-{index:03d}-{doc['kind']}.yaml"
             path.write_text(yaml.safe_dump(doc))
             files.append(str(path))
 
@@ -272,6 +339,13 @@ def test_every_manifest_passes_strict_kubernetes_validation(
     assert result.returncode == 0, result.stdout + result.stderr
     passed = [line for line in result.stdout.splitlines() if " passed for resource " in line]
     assert len(passed) == len(files), result.stdout
+
+
+def test_every_manifest_passes_strict_kubernetes_validation(
+    variants: dict[str, Rendered], tmp_path: Path
+) -> None:
+    assert_strictly_valid(variants, tmp_path)
+
     kinds = {doc["kind"] for doc in variants["default"].docs}
     assert {
         "Deployment",
@@ -283,6 +357,7 @@ def test_every_manifest_passes_strict_kubernetes_validation(
         "NetworkPolicy",
         "ServiceAccount",
         "ServiceMonitor",
+        "PrometheusRule",
     } <= kinds
 
 
@@ -376,6 +451,206 @@ def test_service_monitors_scrape_the_metrics_of_every_http_service(
     assert variants["everything off"].of_kind("ServiceMonitor") == []
 
 
+# --- Alerts, Alertmanager and the fault board ----------------------------------------------
+
+RULES_FILE = CHART / "files" / "prometheus-rules.yaml"
+ALERTMANAGER_FILE = CHART / "files" / "alertmanager.yaml"
+DASHBOARD_FILE = CHART / "dashboards" / "fault-board.json"
+DURATION = "^([0-9]+(ms|s|m|h|d|w|y))+$"
+TEXT_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+
+PROMETHEUS_RULE = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "PrometheusRule"},
+        "metadata": {
+            "type": "object",
+            "required": ["name", "labels"],
+            "properties": {"labels": TEXT_MAP},
+        },
+        "spec": {
+            "type": "object",
+            "required": ["groups"],
+            "additionalProperties": False,
+            "properties": {
+                "groups": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "rules"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "name": {"type": "string", "minLength": 1},
+                            "interval": {"type": "string", "pattern": DURATION},
+                            "rules": {
+                                "type": "array",
+                                "minItems": 1,
+                                "items": {
+                                    "type": "object",
+                                    "required": ["alert", "expr", "labels", "annotations"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "alert": {
+                                            "type": "string",
+                                            "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                                        },
+                                        "expr": {"type": "string", "minLength": 1},
+                                        "for": {"type": "string", "pattern": DURATION},
+                                        "labels": {**TEXT_MAP, "required": ["severity", "code"]},
+                                        "annotations": {
+                                            **TEXT_MAP,
+                                            "required": ["summary", "runbook_url"],
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def tool(name: str) -> str:
+    """A program the check needs; missing, the test fails and says how to get it."""
+    path = shutil.which(name)
+    assert path, f"{name} is not installed (apt-get install -y --no-install-recommends prometheus)"
+    return path
+
+
+def alert_rules(rendered: Rendered) -> list[dict[str, Any]]:
+    (rule,) = rendered.of_kind("PrometheusRule")
+    return [alert for group in rule["spec"]["groups"] for alert in group["rules"]]
+
+
+def alertmanager_file(rendered: Rendered, work: Path) -> Path:
+    """The rendered Alertmanager Secret's configuration, where amtool can read it."""
+    path = work / "alertmanager.yaml"
+    path.write_text(rendered.secret(f"{RELEASE}-alertmanager", "alertmanager.yaml"))
+    return path
+
+
+def amtool(*args: str) -> str:
+    result = subprocess.run(
+        [tool("amtool"), *args], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def receiver_of(config: Path, labels: dict[str, str]) -> str:
+    pairs = [f"{name}={value}" for name, value in labels.items()]
+    return amtool("config", "routes", "test", f"--config.file={config}", *pairs).strip()
+
+
+def test_prometheus_rule_is_the_generated_rule_file(tmp_path: Path) -> None:
+    labels = {"release": "kube-prometheus-stack"}
+    rendered = render(merged(required_values(), {"prometheusRule": {"labels": labels}}))
+    (rule,) = rendered.of_kind("PrometheusRule")
+
+    jsonschema.validate(rule, PROMETHEUS_RULE)
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert rule["spec"] == yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+    # Prometheus itself loads them (expressions, durations, annotation templates).
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(rule["spec"], allow_unicode=True), encoding="utf-8")
+    result = subprocess.run(
+        [tool("promtool"), "check", "rules", str(path)], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    alerts = alert_rules(rendered)
+    assert f"SUCCESS: {len(alerts)} rules found" in result.stdout
+    # One alert per catalogue code, with the catalogue's severity.
+    catalogue = load_catalogue()
+    assert sorted(alert["labels"]["code"] for alert in alerts) == sorted(catalogue.codes())
+    for alert in alerts:
+        assert alert["labels"]["severity"] == catalogue[alert["labels"]["code"]].severity
+
+
+def test_alertmanager_gets_the_generated_routes(rendered_chart: Rendered, tmp_path: Path) -> None:
+    secret = rendered_chart.get("Secret", f"{RELEASE}-alertmanager")
+    assert secret["metadata"]["namespace"] == NAMESPACE
+    text = secret["stringData"]["alertmanager.yaml"]
+    assert text.strip() == ALERTMANAGER_FILE.read_text(encoding="utf-8").strip()
+
+    config = alertmanager_file(rendered_chart, tmp_path)
+    assert "SUCCESS" in amtool("check-config", str(config))
+    # Every alert reaches the receiver its severity promises.
+    promised = {"critical": "pager", "major": "operator", "minor": "digest", "warning": "digest"}
+    for alert in alert_rules(rendered_chart):
+        labels = alert["labels"]
+        assert receiver_of(config, labels) == promised[labels["severity"]], labels
+
+
+def test_a_station_sets_its_own_alert_receivers(tmp_path: Path) -> None:
+    receivers = [
+        {"name": "pager", "webhook_configs": [{"url": "https://pager.example.com/alerts"}]},
+        {"name": "operator", "webhook_configs": [{"url": "https://ops.example.com/alerts"}]},
+        {"name": "digest", "email_configs": [{"to": "operators@example.com"}]},
+    ]
+    rendered = render(
+        merged(
+            required_values(),
+            {
+                "alertmanagerConfig": {
+                    "namespace": "monitoring",
+                    "override": {"receivers": receivers},
+                }
+            },
+        )
+    )
+
+    secret = rendered.get("Secret", f"{RELEASE}-alertmanager")
+    assert secret["metadata"]["namespace"] == "monitoring"
+    config = yaml.safe_load(secret["stringData"]["alertmanager.yaml"])
+    generated = yaml.safe_load(ALERTMANAGER_FILE.read_text(encoding="utf-8"))
+    assert config["receivers"] == receivers
+    assert {key: config[key] for key in generated if key != "receivers"} == {
+        key: value for key, value in generated.items() if key != "receivers"
+    }
+    path = alertmanager_file(rendered, tmp_path)
+    assert "SUCCESS" in amtool("check-config", str(path))
+    assert receiver_of(path, {"severity": "critical", "code": "collector_offline"}) == "pager"
+
+
+def test_grafana_sidecar_finds_the_fault_board(rendered_chart: Rendered) -> None:
+    boards = [
+        config
+        for config in rendered_chart.of_kind("ConfigMap")
+        if config["metadata"]["labels"].get("grafana_dashboard") == "1"
+    ]
+
+    (board,) = boards
+    assert board["metadata"]["namespace"] == NAMESPACE
+    ((name, text),) = board["data"].items()
+    assert name.endswith(".json")
+    assert json.loads(text) == json.loads(DASHBOARD_FILE.read_text(encoding="utf-8"))
+
+
+def test_monitoring_renders_only_what_is_switched_on(variants: dict[str, Rendered]) -> None:
+    def monitoring(rendered: Rendered) -> set[str]:
+        found = {doc["metadata"]["name"] for doc in rendered.of_kind("PrometheusRule")}
+        found |= {
+            doc["metadata"]["name"]
+            for doc in rendered.docs
+            if doc["kind"] in ("Secret", "ConfigMap")
+            and doc["metadata"]["name"] in (f"{RELEASE}-alertmanager", f"{RELEASE}-fault-board")
+        }
+        return found
+
+    everything = {f"{RELEASE}-faults", f"{RELEASE}-alertmanager", f"{RELEASE}-fault-board"}
+    assert monitoring(variants["default"]) == everything
+    assert monitoring(variants["everything off"]) == set()
+    # Rules and board are about the faults service: without it, only the routes remain.
+    without_faults = render(merged(required_values(), {"services": {"faults": {"enabled": False}}}))
+    assert monitoring(without_faults) == {f"{RELEASE}-alertmanager"}
+
+
 # --- Chargers and collectors ---------------------------------------------------------------
 
 
@@ -408,14 +683,23 @@ def test_one_collector_and_one_zigbee2mqtt_per_charger(chargers: int) -> None:
     assert len(rendered.component("Deployment", "zigbee2mqtt")) == chargers
 
 
-def test_reserved_services_are_off_until_enabled(variants: dict[str, Rendered]) -> None:
+def test_faults_and_sync_run_by_default_and_display_only_when_enabled(
+    variants: dict[str, Rendered],
+) -> None:
     def deployed(rendered: Rendered) -> set[str]:
         return {
             doc["metadata"]["labels"]["app.kubernetes.io/component"]
             for doc in rendered.of_kind("Deployment")
         }
 
-    assert deployed(variants["default"]) == {"verification", "billing", "collector", "zigbee2mqtt"}
+    assert deployed(variants["default"]) == {
+        "verification",
+        "billing",
+        "faults",
+        "sync",
+        "collector",
+        "zigbee2mqtt",
+    }
     assert set(RESERVED) <= deployed(variants["everything on"])
     ports = {
         doc["metadata"]["name"]: doc["spec"]["ports"][0]["port"]
@@ -439,76 +723,123 @@ def test_the_station_image_is_pinned_by_digest_when_one_is_given(
 # --- Services' own settings ----------------------------------------------------------------
 
 
+def load_settings(rendered: Rendered, container: Manifest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The service's own Settings, loaded from exactly the environment its pod gets."""
+    module = container["command"][2]
+    assert importlib.util.find_spec(f"{module}.__main__") is not None, module
+    settings_class = importlib.import_module(f"{module}.core.config").Settings
+    assert issubclass(settings_class, BaseSettings)
+    prefix = settings_class.model_config["env_prefix"]
+    env = {name: env_value(rendered, entry) for name, entry in env_of(container).items()}
+    for name in env:
+        assert name.startswith(prefix), f"{name} is not read by {module}"
+        assert name[len(prefix) :].lower() in settings_class.model_fields, (
+            f"{name}: {module} has no such setting, it would be ignored"
+        )
+    with monkeypatch.context() as patch:
+        for name in [name for name in os.environ if name.startswith("STATION_")]:
+            patch.delenv(name)
+        for name, value in env.items():
+            assert value is not None
+            patch.setenv(name, value)
+        return settings_class()
+
+
+def service_container(rendered: Rendered, component: str) -> Manifest:
+    (deployment,) = rendered.component("Deployment", component)
+    containers: list[Manifest] = deployment["spec"]["template"]["spec"]["containers"]
+    (container,) = containers
+    return container
+
+
 def test_each_service_accepts_the_environment_rendered_for_it(
     rendered_chart: Rendered, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     checked = set()
     for _, container in station_containers(rendered_chart):
-        module = container["command"][2]
-        assert importlib.util.find_spec(f"{module}.__main__") is not None, module
-        settings_class = importlib.import_module(f"{module}.core.config").Settings
-        assert issubclass(settings_class, BaseSettings)
-        prefix = settings_class.model_config["env_prefix"]
-        env = {name: env_value(rendered_chart, entry) for name, entry in env_of(container).items()}
-        for name in env:
-            assert name.startswith(prefix), f"{name} is not read by {module}"
-            assert name[len(prefix) :].lower() in settings_class.model_fields, (
-                f"{name}: {module} has no such setting, it would be ignored"
-            )
-        with monkeypatch.context() as patch:
-            for name in [name for name in os.environ if name.startswith("STATION_")]:
-                patch.delenv(name)
-            for name, value in env.items():
-                assert value is not None
-                patch.setenv(name, value)
-            settings = settings_class()
+        settings = load_settings(rendered_chart, container, monkeypatch)
         (port,) = container["ports"]
         assert settings.port == port["containerPort"]
         assert settings.secure is True
         assert settings.broker == f"mqtt://{RELEASE}-mosquitto:1883"
-        checked.add(module)
-    assert checked == {"station_verification", "station_billing", "station_collector"}
+        checked.add(container["command"][2])
+    assert checked == {
+        "station_verification",
+        "station_billing",
+        "station_faults",
+        "station_sync",
+        "station_collector",
+    }
+
+
+def test_faults_watches_the_stations_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+    rendered = render(merged(required_values(), {"chargers": 3, "pilesPerCharger": 8}))
+
+    settings = load_settings(rendered, service_container(rendered, "faults"), monkeypatch)
+
+    assert settings.station_layout == Layout.parse("3x8")
+    assert len(settings.station_layout.pile_ids()) == 24
+    assert settings.misses == 3
+    assert settings.broker_username == "faults"
+    assert settings.sqlalchemy_url.endswith("@station-postgresql:5432/faults")
+
+
+def test_sync_relays_billings_outbox_to_central_with_the_station_token(
+    rendered_chart: Rendered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container = service_container(rendered_chart, "sync")
+
+    settings = load_settings(rendered_chart, container, monkeypatch)
+
+    assert settings.station_id == "station-1"
+    assert settings.central_url == CENTRAL_URL
+    assert settings.central_token.get_secret_value() == STATION_TOKEN
+    assert settings.broker_username == "sync"
+    # Billing's database, as sync's own role (the password survives URL quoting).
+    url = psycopg.conninfo.conninfo_to_dict(settings.sqlalchemy_url)
+    assert (url["user"], url["password"]) == ("sync", "sync:db@pw#0001")
+    assert (url["host"], url["dbname"]) == (f"{RELEASE}-postgresql", "billing")
+    # One relay at a time, also while it is updated.
+    (deployment,) = rendered_chart.component("Deployment", "sync")
+    assert (deployment["spec"]["replicas"], deployment["spec"]["strategy"]) == (
+        1,
+        {"type": "Recreate"},
+    )
+    # The token reaches the pod from sync's own Secret, never as plain text in the manifest.
+    token = env_of(container)["STATION_SYNC_CENTRAL_TOKEN"]
+    assert token["valueFrom"]["secretKeyRef"]["name"] == f"{RELEASE}-sync"
 
 
 # --- Security ------------------------------------------------------------------------------
 
 
-def test_pods_run_unprivileged_with_limits_and_health_probes(
-    variants: dict[str, Rendered],
-) -> None:
-    for variant, rendered in variants.items():
-        for workload in rendered.workloads():
-            name = f"{variant}: {workload['metadata']['name']}"
-            pod = workload["spec"]["template"]["spec"]
-            assert pod["automountServiceAccountToken"] is False, name
-            assert pod["securityContext"]["runAsNonRoot"] is True, name
-            assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
-            for container in pod_containers(workload):
-                security = container["securityContext"]
-                assert set(container["resources"]["limits"]) == {"cpu", "memory"}, name
-                assert set(container["resources"]["requests"]) == {"cpu", "memory"}, name
-                assert security["readOnlyRootFilesystem"] is True, name
-                if security.get("privileged"):
-                    # Only a USB coordinator needs it; the API refuses it with this off.
-                    assert container["name"] == "zigbee2mqtt", name
-                    assert "allowPrivilegeEscalation" not in security, name
-                else:
-                    assert security["allowPrivilegeEscalation"] is False, name
-                    assert security["capabilities"]["drop"] == ["ALL"], name
-        for _, container in station_containers(rendered):
-            assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
-            assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
-    privileged = [
-        container["name"]
-        for workload in variants["everything on"].workloads()
-        for container in pod_containers(workload)
-        if container["securityContext"].get("privileged")
-    ]
-    assert privileged == ["zigbee2mqtt", "zigbee2mqtt"]
+def assert_unprivileged(variant: str, rendered: Rendered) -> None:
+    """No service account token, non-root, seccomp, limits, read-only root, no privileges."""
+    for workload in rendered.workloads():
+        name = f"{variant}: {workload['metadata']['name']}"
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["automountServiceAccountToken"] is False, name
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
+        for container in pod_containers(workload):
+            security = container["securityContext"]
+            assert set(container["resources"]["limits"]) == {"cpu", "memory"}, name
+            assert set(container["resources"]["requests"]) == {"cpu", "memory"}, name
+            assert security["readOnlyRootFilesystem"] is True, name
+            if security.get("privileged"):
+                # Only a USB coordinator needs it; the API refuses it with this off.
+                assert container["name"] == "zigbee2mqtt", name
+                assert "allowPrivilegeEscalation" not in security, name
+            else:
+                assert security["allowPrivilegeEscalation"] is False, name
+                assert security["capabilities"]["drop"] == ["ALL"], name
+    for _, container in station_containers(rendered):
+        assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+        assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
 
 
-def test_each_pod_holds_only_its_own_credentials(rendered_chart: Rendered) -> None:
-    for workload in rendered_chart.workloads():
+def assert_own_credentials_only(rendered: Rendered) -> None:
+    for workload in rendered.workloads():
         secrets = {
             entry["valueFrom"]["secretKeyRef"]["name"]
             for container in pod_containers(workload)
@@ -521,6 +852,24 @@ def test_each_pod_holds_only_its_own_credentials(rendered_chart: Rendered) -> No
             if "secret" in volume
         }
         assert len(secrets | volumes) <= 1, workload["metadata"]["name"]
+
+
+def test_pods_run_unprivileged_with_limits_and_health_probes(
+    variants: dict[str, Rendered],
+) -> None:
+    for variant, rendered in variants.items():
+        assert_unprivileged(variant, rendered)
+    privileged = [
+        container["name"]
+        for workload in variants["everything on"].workloads()
+        for container in pod_containers(workload)
+        if container["securityContext"].get("privileged")
+    ]
+    assert privileged == ["zigbee2mqtt", "zigbee2mqtt"]
+
+
+def test_each_pod_holds_only_its_own_credentials(rendered_chart: Rendered) -> None:
+    assert_own_credentials_only(rendered_chart)
 
 
 def test_network_policies_admit_every_client_the_station_needs(rendered_chart: Rendered) -> None:
@@ -619,6 +968,140 @@ def test_acl_keeps_collector_c2_off_the_topics_of_c1(rendered_chart: Rendered) -
     assert users == set(rules)
 
 
+def test_acl_gives_each_service_the_topics_its_code_uses(rendered_chart: Rendered) -> None:
+    """What each service subscribes to and publishes (its bus routes, requests and replies)."""
+    rules = parse_acl(rendered_chart.secret(f"{RELEASE}-mosquitto-auth", "acl"))
+    topics, c1 = StationTopics, ZigbeeTopics.for_charger("c1")
+    uses: dict[str, dict[str, list[str]]] = {
+        "verification": {
+            "read": [
+                topics.verification_requests(),
+                topics.debit_requests(),
+                topics.balance_requests(),
+                topics.pile_session("c1-p01"),
+                topics.replies("verification-pod-1"),
+            ],
+            "write": [
+                topics.replies("collector-c1"),
+                topics.replies("billing-pod-1"),
+                topics.service_status("verification"),
+            ],
+        },
+        "billing": {
+            "read": [
+                topics.session_open_requests(),
+                topics.checkout_requests(),
+                topics.pile_meter("c2-p12"),
+                topics.replies("billing-pod-1"),
+            ],
+            "write": [
+                topics.replies("collector-c1"),
+                topics.pile_session("c1-p01"),
+                topics.debit_requests(),
+                topics.balance_requests(),
+                topics.pile_tariff("c1-p01"),
+                topics.collector_stop_requests("c2"),
+                topics.service_status("billing"),
+            ],
+        },
+        "faults": {
+            "read": [
+                topics.collector_breath("c1"),
+                topics.collector_status("c2"),
+                topics.collector_fault("c1", "c1-p01", "pile_unreachable"),
+                topics.service_status("billing"),
+                topics.service_fault("sync", "central", "central_sync_backlog"),
+                topics.fault_bulletin("c1-p01", "pile_unreachable"),
+            ],
+            "write": [
+                topics.replies("collector-c1"),
+                topics.fault_bulletin("c1-p01", "pile_unreachable"),
+                topics.service_status("faults"),
+                topics.service_fault("faults", "database", "database_unreachable"),
+            ],
+        },
+        "sync": {
+            "read": [],
+            "write": [
+                topics.service_status("sync"),
+                topics.service_fault("sync", "central", "central_sync_backlog"),
+            ],
+        },
+        "collector-c1": {
+            "read": [
+                topics.replies("collector-c1"),
+                topics.pile_session("c2-p01"),
+                topics.collector_stop_requests("c1"),
+                topics.collector_fault("c1", "c1-p01", "pile_unreachable"),
+                c1.pile("c1-p01"),
+                c1.pile_availability("c1-p01"),
+                c1.bridge_state,
+            ],
+            "write": [
+                topics.collector_status("c1"),
+                topics.collector_breath("c1"),
+                topics.collector_fault("c1", "c1", "zigbee_bridge_offline"),
+                topics.pile_meter("c1-p01"),
+                topics.pile_meter("c1-p12"),
+                topics.verification_requests(),
+                topics.session_open_requests(),
+                topics.checkout_requests(),
+                c1.pile_set("c1-p01"),
+                c1.bridge_request("permit_join"),
+            ],
+        },
+    }
+    for user, needs in uses.items():
+        for access, wanted in needs.items():
+            for topic in wanted:
+                assert may(rules, user, access, topic), f"{user} may not {access} {topic}"
+
+
+def test_acl_keeps_each_service_to_its_own_part(rendered_chart: Rendered) -> None:
+    rules = parse_acl(rendered_chart.secret(f"{RELEASE}-mosquitto-auth", "acl"))
+    topics = StationTopics
+    refused = {
+        # Sync only relays records to central: it hears nothing on the station's bus.
+        "sync": [
+            ("read", topics.replies("collector-c1")),
+            ("read", topics.pile_session("c1-p01")),
+            ("read", topics.verification_requests()),
+            ("write", topics.service_status("billing")),
+            ("write", topics.pile_session("c1-p01")),
+        ],
+        "faults": [
+            ("write", topics.pile_session("c1-p01")),
+            ("write", topics.collector_breath("c1")),
+            ("write", topics.collector_stop_requests("c1")),
+            ("write", topics.service_status("billing")),
+            ("read", topics.verification_requests()),
+            ("read", topics.replies("collector-c1")),
+        ],
+        "verification": [
+            ("write", topics.pile_session("c1-p01")),
+            ("write", topics.fault_bulletin("c1-p01", "pile_unreachable")),
+            ("write", topics.collector_stop_requests("c1")),
+        ],
+        "billing": [
+            ("write", topics.fault_bulletin("c1-p01", "pile_unreachable")),
+            ("write", topics.collector_breath("c1")),
+            ("write", topics.service_status("faults")),
+        ],
+        # A collector speaks for its own charger's piles only.
+        "collector-c2": [
+            ("write", topics.pile_meter("c1-p01")),
+            ("write", topics.pile_tariff("c2-p01")),
+            ("write", topics.collector_stop_requests("c1")),
+            ("read", topics.collector_stop_requests("c1")),
+            ("read", topics.collector_fault("c1", "c1-p01", "pile_unreachable")),
+            ("read", topics.pile_meter("c2-p01")),
+        ],
+    }
+    for user, forbidden in refused.items():
+        for access, topic in forbidden:
+            assert not may(rules, user, access, topic), f"{user} may {access} {topic}"
+
+
 class Client:
     """A paho MQTT v5 client that reports what the broker answered."""
 
@@ -643,9 +1126,11 @@ class Client:
     def _ack(self, mid: int) -> queue.Queue[int]:
         return self.acks.setdefault(mid, queue.Queue())
 
-    def publish(self, topic: str, payload: bytes = b"x") -> int:
+    def publish(
+        self, topic: str, payload: bytes = b"x", properties: Properties | None = None
+    ) -> int:
         """The PUBACK reason code of a QoS 1 publish: 135 means not authorized."""
-        info = self.client.publish(topic, payload, qos=1)
+        info = self.client.publish(topic, payload, qos=1, properties=properties)
         return self._ack(info.mid).get(timeout=5)
 
     def subscribe(self, topic: str) -> None:
@@ -775,6 +1260,163 @@ def test_broker_enforces_the_rendered_passwords_and_acl(
             client.close()
 
 
+def test_broker_carries_breaths_stops_and_meters_between_the_right_users(
+    rendered_chart: Rendered, rendered_broker: int
+) -> None:
+    def password(secret: str) -> str:
+        return rendered_chart.secret(f"{RELEASE}-{secret}", "broker-password")
+
+    port, topics = rendered_broker, StationTopics
+    users = ["collector-c1", "collector-c2", "faults", "billing", "sync"]
+    c1, c2, faults, billing, sync = clients = [Client(port, u, password(u)) for u in users]
+    try:
+        assert [client.code for client in clients] == [0] * len(clients)
+
+        # Faults takes the breaths in its shared group and answers on the collector's topic.
+        faults.subscribe(shared("faults", topics.collector_breaths()))
+        c1.subscribe(topics.replies("collector-c1"))
+        assert c1.publish(topics.collector_breath("c1"), b"breath 7") < 128
+        assert faults.next_message() == (topics.collector_breath("c1"), b"breath 7")
+        assert faults.publish(topics.replies("collector-c1"), b"ack 7") < 128
+        assert c1.next_message() == (topics.replies("collector-c1"), b"ack 7")
+
+        # Billing stops a charge: c1 hears its own stop, c2 only its own.
+        c1.subscribe(topics.collector_stop_requests("c1"))
+        c2.subscribe(topics.collector_stop_requests("c1"))  # refused by the ACL
+        c2.subscribe(topics.collector_stop_requests("c2"))
+        assert billing.publish(topics.collector_stop_requests("c1"), b"stop c1-p03") < 128
+        assert billing.publish(topics.collector_stop_requests("c2"), b"stop c2-p01") < 128
+        assert c1.next_message() == (topics.collector_stop_requests("c1"), b"stop c1-p03")
+        assert c2.next_message() == (topics.collector_stop_requests("c2"), b"stop c2-p01")
+
+        # Meter readings reach billing; c2 cannot pass readings off as c1's piles.
+        billing.subscribe(shared("billing", topics.pile_meters()))
+        assert c2.publish(topics.pile_meter("c1-p01"), b"forged") == 135
+        assert c1.publish(topics.pile_meter("c1-p01"), b"12.500") < 128
+        assert billing.next_message() == (topics.pile_meter("c1-p01"), b"12.500")
+
+        # Sync's status reaches faults; sync writes nowhere else.
+        faults.subscribe(topics.service_statuses())
+        assert sync.publish(topics.pile_session("c1-p01")) == 135
+        assert sync.publish(topics.service_status("sync"), b"online") < 128
+        assert faults.next_message() == (topics.service_status("sync"), b"online")
+    finally:
+        for client in clients:
+            client.close()
+
+
+def local_service_env(
+    rendered: Rendered, component: str, broker_port: int, work: Path, **settings: str
+) -> tuple[dict[str, str], int]:
+    """The pod's environment, with the broker, the listener and the files moved onto this
+    machine (``settings`` are more, without the prefix); the credentials stay as rendered."""
+    container = service_container(rendered, component)
+    prefix = container["command"][2].removeprefix("station_").upper()
+    env = {name: env_value(rendered, entry) or "" for name, entry in env_of(container).items()}
+    port = free_port()
+    moved = {
+        "BROKER": f"mqtt://127.0.0.1:{broker_port}",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "DATA_DIR": str(work),
+        "LOG_LEVEL": "WARNING",
+        **settings,
+    }
+    env.update({f"STATION_{prefix}_{name}": value for name, value in moved.items()})
+    return env, port
+
+
+def eventually_json(url: str, check: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(url, timeout=2)
+            last = response.json() if response.status_code == 200 else response.status_code
+            if response.status_code == 200 and check(last):
+                return last
+        except httpx.HTTPError as error:
+            last = error
+        time.sleep(0.1)
+    raise AssertionError(f"{what}: last answer {last!r}")
+
+
+def test_faults_and_sync_work_under_the_rendered_acl(
+    rendered_chart: Rendered, rendered_broker: int, tmp_path: Path
+) -> None:
+    """The real services, with their rendered credentials, on the broker with the rendered ACL:
+    faults answers a collector's breath on its reply topic, and sync's backlog fault (central
+    out of reach) reaches faults, which opens it."""
+    port = rendered_broker
+    outbox = tmp_path / "billing.db"
+    billing = create_engine(f"sqlite:///{outbox}")
+    OUTBOX_METADATA.create_all(billing)
+    queue_records(billing, [sample_record(record_id="r-1")], stored_at=datetime.now(UTC))
+    billing.dispose()
+    faults_env, faults_port = local_service_env(
+        rendered_chart, "faults", port, tmp_path, DATABASE_URL=f"sqlite:///{tmp_path}/faults.db"
+    )
+    sync_env, sync_port = local_service_env(
+        rendered_chart,
+        "sync",
+        port,
+        tmp_path,
+        DATABASE_URL=f"sqlite:///{outbox}",
+        CENTRAL_URL=f"http://127.0.0.1:{free_port()}",  # nobody listens: central is away
+        T2="0",
+        BACKLOG_FAULT_AFTER="0",
+        RETRY_MIN="0.2",
+        RETRY_MAX="0.5",
+    )
+    faults_base, sync_base = f"http://127.0.0.1:{faults_port}", f"http://127.0.0.1:{sync_port}"
+    faults = ServiceProcess(
+        "faults", "station_faults", faults_env, tmp_path / "logs", f"{faults_base}/health"
+    )
+    sync = ServiceProcess(
+        "sync", "station_sync", sync_env, tmp_path / "logs", f"{sync_base}/health"
+    )
+    collector = Client(
+        port,
+        "collector-c1",
+        rendered_chart.secret(f"{RELEASE}-collector-c1", "broker-password"),
+    )
+    try:
+        for service in (faults, sync):  # both start at once, then both must be up
+            service.start(wait=0)
+        for service in (faults, sync):
+            service.wait_healthy(30)
+        # Ready means connected to the broker with the service's own user and subscribed.
+        eventually_json(f"{faults_base}/ready", bool, 30, "faults ready")
+        eventually_json(f"{sync_base}/ready", bool, 30, "sync ready")
+
+        collector.subscribe(StationTopics.replies("collector-c1"))
+        breath = CollectorBreath(charger="c1", seq=41, sent_at=datetime.now(UTC), t1=1.0)
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.ResponseTopic = StationTopics.replies("collector-c1")
+        properties.CorrelationData = b"breath-41"
+        code = collector.publish(
+            StationTopics.collector_breath("c1"),
+            breath.model_dump_json().encode(),
+            properties,
+        )
+        assert code < 128
+        topic, payload = collector.next_message()
+        assert topic == StationTopics.replies("collector-c1")
+        assert BreathAck.model_validate_json(payload) == BreathAck(charger="c1", seq=41)
+
+        active = eventually_json(
+            f"{faults_base}/api/v1/faults",
+            lambda faults: any(f["code"] == "central_sync_backlog" for f in faults),
+            30,
+            "sync's central_sync_backlog at faults",
+        )
+        assert [f["source"] for f in active if f["code"] == "central_sync_backlog"] == ["central"]
+    finally:
+        collector.close()
+        sync.stop()
+        faults.stop()
+
+
 # --- PostgreSQL ----------------------------------------------------------------------------
 
 
@@ -792,7 +1434,7 @@ def as_postgres(command: list[str], **kwargs: Any) -> subprocess.CompletedProces
     return subprocess.run(command, check=True, capture_output=True, text=True, **kwargs)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def postgres() -> Iterator[tuple[int, Path]]:
     """A private PostgreSQL on a free port; passwords are checked on TCP, trusted on the socket."""
     bin_dir = postgres_bin()
@@ -807,10 +1449,11 @@ def postgres() -> Iterator[tuple[int, Path]]:
             "postgres",
             "--auth-local=trust",
             "--auth-host=scram-sha-256",
+            "--no-sync",
         ],
         timeout=60,
     )
-    options = f"-p {port} -k {work} -c listen_addresses=127.0.0.1"
+    options = f"-p {port} -k {work} -c listen_addresses=127.0.0.1 -c fsync=off"
     log = str(work / "postgresql.log")
     start = [str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", log, "-w", "start"]
     as_postgres(start, timeout=60)
@@ -821,17 +1464,15 @@ def postgres() -> Iterator[tuple[int, Path]]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def test_database_setup_gives_each_service_a_private_database(
-    rendered_chart: Rendered, postgres: tuple[int, Path]
-) -> None:
-    port, socket_dir = postgres
-    script = rendered_chart.get("ConfigMap", f"{RELEASE}-postgresql-init")["data"]
+def run_database_setup(rendered: Rendered, port: int, socket_dir: Path) -> None:
+    """Source the rendered init script as the postgres image does, with the pod's env."""
+    script = rendered.get("ConfigMap", f"{RELEASE}-postgresql-init")["data"]
     ((name, text),) = script.items()
-    statefulset = rendered_chart.get("StatefulSet", f"{RELEASE}-postgresql")
+    statefulset = rendered.get("StatefulSet", f"{RELEASE}-postgresql")
     (container,) = statefulset["spec"]["template"]["spec"]["containers"]
     env = {
         **os.environ,
-        **{n: env_value(rendered_chart, e) or "" for n, e in env_of(container).items()},
+        **{n: env_value(rendered, e) or "" for n, e in env_of(container).items()},
         "PGHOST": str(socket_dir),
         "PGPORT": str(port),
         "PATH": f"{postgres_bin()}:{os.environ['PATH']}",
@@ -840,29 +1481,592 @@ def test_database_setup_gives_each_service_a_private_database(
     path.write_text(text)
     # The image sources *.sh files from /docker-entrypoint-initdb.d; twice changes nothing.
     for _ in range(2):
-        subprocess.run(
-            ["bash", "-ec", f"source {path}"], env=env, check=True, capture_output=True, timeout=60
+        result = subprocess.run(
+            ["bash", "-ec", f"source {path}"], env=env, capture_output=True, text=True, timeout=60
         )
+        assert result.returncode == 0, result.stderr
 
-    def local(url: str) -> str:
-        return re.sub(r"@[^/]+/", f"@127.0.0.1:{port}/", url)
+
+def local_url(rendered: Rendered, service: str, port: int) -> str:
+    """A service's rendered database URL, pointed at the test's server."""
+    url = rendered.secret(f"{RELEASE}-{service}", "database-url")
+    return re.sub(r"@[^/]+/", f"@127.0.0.1:{port}/", url)
+
+
+def psycopg_engine(url: str) -> Engine:
+    """An engine on a rendered ``postgresql://`` URL, with the driver the services use.
+
+    Built from the URL object, not its string: ``str()`` of a SQLAlchemy URL masks the
+    password as ``***``.
+    """
+    return create_engine(make_url(url).set(drivername="postgresql+psycopg"), pool_pre_ping=True)
+
+
+@pytest.fixture(scope="module")
+def station_database(rendered_chart: Rendered, postgres: tuple[int, Path]) -> int:
+    """The test's PostgreSQL after the rendered setup ran on it (as on the pod's first start)."""
+    port, socket_dir = postgres
+    run_database_setup(rendered_chart, port, socket_dir)
+    return port
+
+
+def test_database_setup_gives_each_service_a_private_database(
+    rendered_chart: Rendered, station_database: int
+) -> None:
+    port = station_database
 
     urls = {
-        svc: rendered_chart.secret(f"{RELEASE}-{svc}", "database-url")
-        for svc in ("verification", "billing")
+        svc: local_url(rendered_chart, svc, port) for svc in ("verification", "billing", "faults")
     }
     for service, url in urls.items():
-        with psycopg.connect(local(url), connect_timeout=5) as connection:
+        with psycopg.connect(url, connect_timeout=5) as connection:
             row = connection.execute("SELECT current_user, current_database()").fetchone()
             assert row == (service, service)
             connection.execute("CREATE TABLE owned_here (id int)")
-    with pytest.raises(psycopg.OperationalError, match="permission denied"):
-        psycopg.connect(local(urls["verification"]).rsplit("/", 1)[0] + "/billing")
+    for service in ("verification", "faults"):
+        with pytest.raises(psycopg.OperationalError, match="permission denied"):
+            psycopg.connect(urls[service].rsplit("/", 1)[0] + "/billing")
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
-        psycopg.connect(re.sub(r":[^:@]+@", ":wrong-password@", local(urls["billing"])))
+        psycopg.connect(re.sub(r":[^:@]+@", ":wrong-password@", urls["billing"]))
+
+
+def test_sync_reads_billings_outbox_and_writes_only_its_relay_columns(
+    rendered_chart: Rendered, station_database: int
+) -> None:
+    port = station_database
+    sync_url = local_url(rendered_chart, "sync", port)
+    billing = psycopg_engine(local_url(rendered_chart, "billing", port))
+    relay = psycopg_engine(sync_url)
+    now = datetime.now(UTC)
+    try:
+        # Billing starts as it does in its pod: its migrations (each CREATE TABLE fires the
+        # setup's grant trigger, which must never get in their way), then its outbox rows.
+        billing_package = importlib.import_module("station_billing")
+        assert billing_package.__file__ is not None
+        migrate(
+            billing, Path(billing_package.__file__).parent / "migrations", "alembic_version_billing"
+        )
+        OUTBOX_METADATA.create_all(billing)
+        records = [sample_record(record_id="r-1"), sample_record(record_id="r-2")]
+        queue_records(billing, records, stored_at=now - timedelta(minutes=5))
+
+        # Sync relays them with its own role: reads the due rows, marks them.
+        outbox = Outbox(relay)
+        assert outbox.readable()
+        due = outbox.due(now, limit=10)
+        assert [row.record_id for row in due] == ["r-1", "r-2"]
+        outbox.mark_failed([due[0].id], "central unreachable")
+        outbox.mark_sent([due[0].id], now)
+        outbox.mark_refused([due[1].id], "conflict at central", now)
+        backlog = outbox.backlog(now, now)
+        assert (backlog.unsent, backlog.refused) == (0, 1)
+        with billing.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT record_id, sent_at IS NOT NULL, attempts, refused_at IS NOT NULL"
+                    " FROM billing_outbox ORDER BY id"
+                )
+            ).all()
+        assert [tuple(row) for row in rows] == [("r-1", True, 1, False), ("r-2", False, 1, True)]
+    finally:
+        billing.dispose()
+        relay.dispose()
+
+    with psycopg.connect(sync_url, connect_timeout=5) as connection:
+        for statement in [
+            "UPDATE billing_outbox SET payload = '{}'",
+            "UPDATE billing_outbox SET record_id = 'forged', sent_at = now()",
+            "DELETE FROM billing_outbox",
+            "INSERT INTO billing_outbox (record_id, stored_at, payload) VALUES ('x', now(), '{}')",
+            "SELECT * FROM alembic_version_billing",
+            "CREATE TABLE kept_by_sync (id int)",
+        ]:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                connection.execute(statement)
+            connection.rollback()
+    with pytest.raises(psycopg.OperationalError, match="permission denied"):
+        psycopg.connect(sync_url.rsplit("/", 1)[0] + "/verification")
+
+
+# --- Central (charts/central, off-site) ----------------------------------------------------
+
+CENTRAL_RELEASE = "central"
+ADMIN_TOKEN = "central-admin-token-0001"
+
+
+def central_required_values() -> dict[str, Any]:
+    """The least central needs: its admin token and its database passwords."""
+    return {
+        "central": {"adminToken": ADMIN_TOKEN},
+        "postgresql": {
+            "auth": {
+                "postgresPassword": "central-postgres-pw",
+                "password": "central+db/pw&x:1",
+                "replicationPassword": "replication-pw-01",
+            }
+        },
+    }
+
+
+def render_central(values: dict[str, Any]) -> Rendered:
+    return render(values, CENTRAL_CHART, CENTRAL_RELEASE)
+
+
+@pytest.fixture(scope="module")
+def central_variants() -> dict[str, Rendered]:
+    required = central_required_values()
+    external = merged(
+        required,
+        {
+            "postgresql": {"enabled": False},
+            "externalDatabase": {"url": "postgresql://central:pw@db.example:5432/central"},
+            "networkPolicy": {"enabled": False},
+            "serviceMonitor": {"enabled": False},
+        },
+    )
+    del external["postgresql"]["auth"]
+    return {
+        "default": render_central(required),
+        "everything on": render_central(
+            merged(
+                required,
+                {
+                    "central": {"replicas": 2, "env": {"MAX_PAGE": "500"}},
+                    "image": {"digest": "sha256:" + "cd" * 32},
+                    "ingress": {
+                        "enabled": True,
+                        "className": "nginx",
+                        "host": "central.example.com",
+                        "tlsSecretName": "central-tls",
+                    },
+                    "postgresql": {
+                        "standby": {"antiAffinity": "required"},
+                        "primary": {"persistence": {"enabled": False}},
+                    },
+                },
+            )
+        ),
+        "promoted": render_central(
+            merged(required, {"postgresql": {"standby": {"promoted": True}}})
+        ),
+        "everything off": render_central(external),
+    }
+
+
+def central_container(rendered: Rendered) -> Manifest:
+    deployment = rendered.get("Deployment", CENTRAL_RELEASE)
+    containers: list[Manifest] = deployment["spec"]["template"]["spec"]["containers"]
+    (container,) = containers
+    return container
+
+
+def test_central_chart_lints_without_errors_or_warnings() -> None:
+    report = helm_python.lint(
+        CENTRAL_CHART, central_required_values(), strict=True, namespace=NAMESPACE
+    )
+
+    assert report["errors"] == []
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "central.adminToken",
+        "postgresql.auth.postgresPassword",
+        "postgresql.auth.password",
+        "postgresql.auth.replicationPassword",
+    ],
+)
+def test_central_without_a_secret_fails_naming_it(key: str) -> None:
+    values = central_required_values()
+    *path, leaf = key.split(".")
+    node = values
+    for part in path:
+        node = node[part]
+    del node[leaf]
+
+    with pytest.raises(helm_python.HelmError) as failure:
+        render_central(values)
+
+    assert f"{key} is required" in str(failure.value)
+
+
+def test_central_refuses_a_weak_admin_token_and_needs_no_replication_without_a_standby() -> None:
+    weak = merged(central_required_values(), {"central": {"adminToken": "admin-token"}})
+    with pytest.raises(helm_python.HelmError) as failure:
+        render_central(weak)
+    assert "central.adminToken is too short" in str(failure.value)
+
+    alone = central_required_values()
+    del alone["postgresql"]["auth"]["replicationPassword"]
+    rendered = render_central(merged(alone, {"postgresql": {"standby": {"enabled": False}}}))
+    assert [s["metadata"]["name"] for s in rendered.of_kind("StatefulSet")] == [
+        f"{CENTRAL_RELEASE}-postgresql"
+    ]
+
+    external = merged(central_required_values(), {"postgresql": {"enabled": False}})
+    with pytest.raises(helm_python.HelmError) as failure:
+        render_central(external)
+    assert "externalDatabase.url is required when postgresql.enabled is false" in str(failure.value)
+
+
+def test_central_manifests_pass_strict_kubernetes_validation(
+    central_variants: dict[str, Rendered], tmp_path: Path
+) -> None:
+    assert_strictly_valid(central_variants, tmp_path)
+
+    kinds = {doc["kind"] for doc in central_variants["default"].docs}
+    assert {
+        "Deployment",
+        "StatefulSet",
+        "Service",
+        "Secret",
+        "ConfigMap",
+        "NetworkPolicy",
+        "ServiceAccount",
+        "ServiceMonitor",
+    } <= kinds
+    assert central_variants["everything on"].of_kind("Ingress")
+
+
+def test_central_accepts_the_environment_rendered_for_it(
+    central_variants: dict[str, Rendered], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hosts = {
+        "default": f"{CENTRAL_RELEASE}-postgresql",
+        "promoted": f"{CENTRAL_RELEASE}-postgresql-standby",
+        "everything off": "db.example",
+    }
+    for variant, host in hosts.items():
+        rendered = central_variants[variant]
+        container = central_container(rendered)
+
+        settings = load_settings(rendered, container, monkeypatch)
+
+        (port,) = container["ports"]
+        assert settings.port == port["containerPort"] == 8110
+        assert settings.admin_token.get_secret_value() == ADMIN_TOKEN
+        database = psycopg.conninfo.conninfo_to_dict(settings.sqlalchemy_url)
+        assert (database["host"], database["dbname"], database["user"]) == (
+            host,
+            "central",
+            "central",
+        )
+        # Central speaks HTTP only: no broker settings at all.
+        assert not [name for name in env_of(container) if "BROKER" in name]
+        assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+        assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+    password = psycopg.conninfo.conninfo_to_dict(
+        central_variants["default"].secret(CENTRAL_RELEASE, "database-url")
+    )["password"]
+    assert password == "central+db/pw&x:1"
+
+
+def test_central_pods_run_unprivileged_holding_their_own_credentials_only(
+    central_variants: dict[str, Rendered],
+) -> None:
+    for variant, rendered in central_variants.items():
+        assert_unprivileged(variant, rendered)
+        assert_own_credentials_only(rendered)
+    # The standby holds the replication password and nothing else.
+    default = central_variants["default"]
+    standby = default.get("Secret", f"{CENTRAL_RELEASE}-postgresql-standby")
+    assert set(standby["stringData"]) == {"replication-password"}
+    affinity = default.get("StatefulSet", f"{CENTRAL_RELEASE}-postgresql-standby")["spec"][
+        "template"
+    ]["spec"]["affinity"]["podAntiAffinity"]
+    assert "preferredDuringSchedulingIgnoredDuringExecution" in affinity
+    required = central_variants["everything on"].get(
+        "StatefulSet", f"{CENTRAL_RELEASE}-postgresql-standby"
+    )["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    (term,) = required["requiredDuringSchedulingIgnoredDuringExecution"]
+    primary = default.get("StatefulSet", f"{CENTRAL_RELEASE}-postgresql")
+    assert labels_match(
+        term["labelSelector"]["matchLabels"], primary["spec"]["template"]["metadata"]["labels"]
+    )
+
+
+def test_central_is_scraped_and_fenced(central_variants: dict[str, Rendered]) -> None:
+    default = central_variants["default"]
+    (monitor,) = default.of_kind("ServiceMonitor")
+    jsonschema.validate(monitor, SERVICE_MONITOR)
+    service = default.get("Service", CENTRAL_RELEASE)
+    assert labels_match(monitor["spec"]["selector"]["matchLabels"], service["metadata"]["labels"])
+    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+
+    def pods(rendered: Rendered) -> dict[str, dict[str, str]]:
+        return {
+            w["metadata"]["labels"]["app.kubernetes.io/component"]: w["spec"]["template"][
+                "metadata"
+            ]["labels"]
+            for w in rendered.workloads()
+        }
+
+    def admitted(rendered: Rendered) -> set[tuple[str, str]]:
+        """(client, server) pairs of the release's pods the policies let through."""
+        found = set()
+        labels = pods(rendered)
+        for policy in rendered.of_kind("NetworkPolicy"):
+            spec = policy["spec"]
+            servers = [
+                component
+                for component, pod_labels in labels.items()
+                if labels_match(spec["podSelector"]["matchLabels"], pod_labels)
+            ]
+            for rule in spec.get("ingress", []):
+                for peer in rule["from"]:
+                    if "podSelector" not in peer:
+                        continue
+                    for client, client_labels in labels.items():
+                        if labels_match(peer["podSelector"]["matchLabels"], client_labels):
+                            found |= {(client, server) for server in servers}
+        return found
+
+    assert admitted(default) == {
+        ("central", "postgresql-primary"),
+        ("postgresql-standby", "postgresql-primary"),
+    }
+    assert admitted(central_variants["promoted"]) == {("central", "postgresql-standby")}
+    http = default.get("NetworkPolicy", f"{CENTRAL_RELEASE}-http")["spec"]["ingress"][0]["from"]
+    namespaces = {
+        p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in http
+    }
+    assert namespaces == {"ingress-nginx", "monitoring"}
+
+
+@dataclass
+class Server:
+    """A PostgreSQL of the test, started from the rendered container's arguments."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    data: Path
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def as_server_user() -> dict[str, Any]:
+    return (
+        {"user": "postgres", "group": "postgres", "extra_groups": []} if os.geteuid() == 0 else {}
+    )
+
+
+def wait_until(check: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+        except (psycopg.OperationalError, psycopg.errors.UndefinedTable):
+            pass  # not up yet, or the table not streamed yet
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def serve(statefulset: Manifest, data: Path, work: Path, env: dict[str, str]) -> Server:
+    """Start ``postgres`` with the container's own ``-c`` arguments (hba_file moved to ``work``)."""
+    (container,) = statefulset["spec"]["template"]["spec"]["containers"]
+    args = container["args"]
+    assert args[0] == "postgres"
+    settings = [a.replace("/etc/station/postgresql/", f"{work}/") for a in args[1:]]
+    port, log = free_port(), work / f"{data.name}.log"
+    command = [str(postgres_bin() / "postgres"), "-D", str(data), "-p", str(port)]
+    command += ["-k", str(work), "-c", "listen_addresses=127.0.0.1", *settings]
+    command += ["-c", "fsync=off"]  # the test's own speed-up; nothing to do with the copy
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+            start_new_session=True,
+            **as_server_user(),
+        )
+    server = Server(process, port, data, log)
+
+    def answers() -> bool:
+        assert process.poll() is None, log.read_text()
+        psycopg.connect(host=str(work), port=port, user="postgres", dbname="postgres").close()
+        return True
+
+    wait_until(
+        answers,
+        30,
+        f"postgres on {port}: {log}",
+    )
+    return server
+
+
+def pod_env(rendered: Rendered, container: Manifest) -> dict[str, str]:
+    return {name: env_value(rendered, entry) or "" for name, entry in env_of(container).items()}
+
+
+def test_central_standby_keeps_a_real_time_copy_of_the_primary(
+    central_variants: dict[str, Rendered],
+) -> None:
+    rendered = central_variants["default"]
+    primary_set = rendered.get("StatefulSet", f"{CENTRAL_RELEASE}-postgresql")
+    standby_set = rendered.get("StatefulSet", f"{CENTRAL_RELEASE}-postgresql-standby")
+    config = rendered.get("ConfigMap", f"{CENTRAL_RELEASE}-postgresql")["data"]
+    work = private_dir("central-chart-pg-", "postgres")
+    (work / "pg_hba.conf").write_text(config["pg_hba.conf"])
+    chown_tree(work, "postgres")
+    servers: list[Server] = []
+    try:
+        # The primary: initdb as the image does, the rendered settings, the rendered setup.
+        as_postgres(
+            [
+                str(postgres_bin() / "initdb"),
+                *("-D", str(work / "primary"), "-U", "postgres"),
+                *("--auth-local=trust", "--no-sync"),
+            ],
+            timeout=60,
+        )
+        (primary_container,) = primary_set["spec"]["template"]["spec"]["containers"]
+        primary = serve(primary_set, work / "primary", work, {})
+        servers.append(primary)
+        setup = work / "10-central.sh"
+        setup.write_text(config["10-central.sh"])
+        result = subprocess.run(
+            ["bash", "-e", str(setup)],
+            env={
+                **os.environ,
+                **pod_env(rendered, primary_container),
+                "PGHOST": str(work),
+                "PGPORT": str(primary.port),
+                "PATH": f"{postgres_bin()}:{os.environ['PATH']}",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+
+        # The standby's init container clones the primary, with the standby pod's own env.
+        (clone,) = standby_set["spec"]["template"]["spec"]["initContainers"]
+        (standby_container,) = standby_set["spec"]["template"]["spec"]["containers"]
+        (work / "standby").mkdir()
+        chown_tree(work / "standby", "postgres")
+        script = work / "clone-primary.sh"
+        script.write_text(config["clone-primary.sh"])
+        clone_env = {
+            **os.environ,
+            **pod_env(rendered, clone),
+            "PGDATA": str(work / "standby" / "pgdata"),
+            "PRIMARY_HOST": "127.0.0.1",
+            "PRIMARY_PORT": str(primary.port),
+            "PATH": f"{postgres_bin()}:{os.environ['PATH']}",
+        }
+        for attempt in ("clone", "restart"):  # on a restart, the copy is left as it is
+            result = subprocess.run(
+                ["sh", str(script)],
+                env=clone_env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                **as_server_user(),
+            )
+            assert result.returncode == 0, f"{attempt}: {result.stderr}"
+        assert "streaming resumes" in result.stdout
+        assert (work / "standby" / "pgdata" / "standby.signal").is_file()
+        # The copy keeps no password: the WAL receiver takes it from the standby's Secret.
+        recovery = (work / "standby" / "pgdata" / "postgresql.auto.conf").read_text()
+        assert clone_env["PGPASSWORD"] not in recovery
+        assert "primary_slot_name = 'standby'" in recovery
+        standby = serve(
+            standby_set, work / "standby" / "pgdata", work, pod_env(rendered, standby_container)
+        )
+        servers.append(standby)
+
+        # Central's role, with the rendered URL, writes on the primary...
+        url = re.sub(
+            r"@[^/]+/",
+            f"@127.0.0.1:{primary.port}/",
+            rendered.secret(CENTRAL_RELEASE, "database-url"),
+        )
+        with psycopg.connect(url, autocommit=True) as central:
+            central.execute("CREATE TABLE copy_check (id int PRIMARY KEY, note text)")
+            central.execute("INSERT INTO copy_check VALUES (1, 'record 1')")
+
+        # ...and the standby has it at once, streaming through its slot, read-only.
+        def on_standby(sql: str) -> list[tuple[Any, ...]]:
+            with psycopg.connect(
+                host=str(work), port=standby.port, user="postgres", dbname="central"
+            ) as connection:
+                return connection.execute(sql).fetchall()
+
+        assert wait_until(
+            lambda: on_standby("SELECT note FROM copy_check") == [("record 1",)], 10, "the copy"
+        )
+        assert on_standby("SELECT pg_is_in_recovery()") == [(True,)]
+        with psycopg.connect(host=str(work), port=primary.port, user="postgres") as admin:
+            slots = admin.execute("SELECT slot_name, active FROM pg_replication_slots").fetchall()
+            senders = admin.execute(
+                "SELECT usename, application_name, state FROM pg_stat_replication"
+            ).fetchall()
+        assert slots == [("standby", True)]
+        assert senders == [("replicator", "standby", "streaming")]
+        standby_url = re.sub(r"@[^/]+/", f"@127.0.0.1:{standby.port}/", url)
+        with (
+            psycopg.connect(standby_url) as copy,
+            pytest.raises(psycopg.errors.ReadOnlySqlTransaction),
+        ):
+            copy.execute("INSERT INTO copy_check VALUES (2, 'not here')")
+
+        # Nobody else gets in over the network: not the superuser, not the replication role
+        # into a database, not a wrong password.
+        primary_env = pod_env(rendered, primary_container)
+        refused = [
+            ("postgres", primary_env["POSTGRES_PASSWORD"], "central", "no pg_hba.conf entry"),
+            ("replicator", primary_env["REPLICATION_PASSWORD"], "central", "no pg_hba.conf entry"),
+            ("central", "wrong-password-1", "central", "password authentication failed"),
+            ("central", primary_env["CENTRAL_DB_PASSWORD"], "postgres", "no pg_hba.conf entry"),
+        ]
+        for user, password, dbname, complaint in refused:
+            with pytest.raises(psycopg.OperationalError, match=complaint):
+                psycopg.connect(
+                    host="127.0.0.1",
+                    port=primary.port,
+                    user=user,
+                    password=password,
+                    dbname=dbname,
+                    connect_timeout=5,
+                )
+    finally:
+        for server in reversed(servers):
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 # --- Skaffold ------------------------------------------------------------------------------
+
+
+def leaves(tree: dict[str, Any], prefix: str = "") -> set[str]:
+    keys: set[str] = set()
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        keys |= leaves(value, f"{path}.") if isinstance(value, dict) else {path}
+    return keys
+
+
+def assert_values_of(chart_dir: Path, keys: set[str]) -> None:
+    defaults = yaml.safe_load((chart_dir / "values.yaml").read_text())
+    for key in keys:
+        node: Any = defaults
+        for part in key.split("."):
+            assert isinstance(node, dict) and part in node, f"{key} is no value of {chart_dir}"
+            node = node[part]
 
 
 def test_skaffold_builds_the_dockerfile_and_deploys_the_chart() -> None:
@@ -882,19 +2086,27 @@ def test_skaffold_builds_the_dockerfile_and_deploys_the_chart() -> None:
     image = artifact["image"]
     assert templates["image.repository"] == f"{{{{.IMAGE_REPO_{image}}}}}"
     assert templates["image.tag"] == f"{{{{.IMAGE_TAG_{image}}}}}"
-    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
-    for key in templates:
-        node: Any = defaults
-        for part in key.split("."):
-            assert isinstance(node, dict) and part in node, f"{key} is no value of the chart"
-            node = node[part]
-
-    def leaves(tree: dict[str, Any], prefix: str = "") -> set[str]:
-        keys: set[str] = set()
-        for key, value in tree.items():
-            path = f"{prefix}{key}"
-            keys |= leaves(value, f"{path}.") if isinstance(value, dict) else {path}
-        return keys
+    assert_values_of(CHART, set(templates))
 
     # Every password the chart requires comes from the environment on `skaffold run`.
     assert leaves(required_values()) <= set(templates)
+
+
+def test_skaffold_deploys_central_with_its_profile_from_the_same_image() -> None:
+    config = yaml.safe_load((REPO / "skaffold.yaml").read_text())
+    (artifact,) = config["build"]["artifacts"]
+    image = artifact["image"]
+
+    (profile,) = [p for p in config["profiles"] if p["name"] == "central"]
+    # The profile's deploy section replaces the station's: central runs in its own cluster.
+    (release,) = profile["deploy"]["helm"]["releases"]
+    assert (REPO / release["chartPath"]).resolve() == CENTRAL_CHART
+    assert release["namespace"] != config["deploy"]["helm"]["releases"][0]["namespace"]
+    templates = release["setValueTemplates"]
+    assert templates["image.repository"] == f"{{{{.IMAGE_REPO_{image}}}}}"
+    assert templates["image.tag"] == f"{{{{.IMAGE_TAG_{image}}}}}"
+    assert_values_of(CENTRAL_CHART, set(templates))
+    assert leaves(central_required_values()) <= set(templates)
+    # The station release is still the default deployment.
+    (station,) = config["deploy"]["helm"]["releases"]
+    assert (REPO / station["chartPath"]).resolve() == CHART

@@ -85,13 +85,33 @@ chargers seed so that each pod holds only its own. Call with (list $ "collector-
 {{- printf "%s/%s" $seed $user | sha256sum -}}
 {{- end -}}
 
+{{/*
+The database a service's role logs into: its own, or with `databaseAccess` another enabled
+service's (sync reads billing's outbox). Call with (list $ "sync").
+*/}}
+{{- define "station.databaseName" -}}
+{{- $root := index . 0 -}}
+{{- $name := index . 1 -}}
+{{- $svc := index $root.Values.services $name -}}
+{{- with $svc.databaseAccess -}}
+{{- $owner := index $root.Values.services .database -}}
+{{- if not (and $owner $owner.enabled $owner.database (not $owner.databaseAccess)) -}}
+{{- fail (printf "services.%s.databaseAccess.database: %s is no enabled service with a database of its own" $name .database) -}}
+{{- end -}}
+{{- .database -}}
+{{- else -}}
+{{- $name -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The database URL of a service with `database: true`. Call with (list $ "billing"). */}}
 {{- define "station.databaseUrl" -}}
 {{- $root := index . 0 -}}
 {{- $name := index . 1 -}}
 {{- if $root.Values.postgresql.enabled -}}
 {{- $password := include "station.password" (list (index $root.Values.postgresql.auth.passwords $name) (printf "postgresql.auth.passwords.%s" $name) (printf "the database role %s" $name)) -}}
-{{- printf "postgresql://%s:%s@%s-postgresql:%d/%s" $name (urlquery $password) (include "station.fullname" $root) (int $root.Values.postgresql.port) $name -}}
+{{- $database := include "station.databaseName" (list $root $name) -}}
+{{- printf "postgresql://%s:%s@%s-postgresql:%d/%s" $name (urlquery $password) (include "station.fullname" $root) (int $root.Values.postgresql.port) $database -}}
 {{- else -}}
 {{- $key := printf "externalDatabase.urls.%s" $name -}}
 {{- $url := required (printf "%s is required when postgresql.enabled is false" $key) (index $root.Values.externalDatabase.urls $name) -}}
@@ -100,6 +120,24 @@ chargers seed so that each pod holds only its own. Call with (list $ "collector-
 {{- end -}}
 {{- $url -}}
 {{- end -}}
+{{- end -}}
+
+{{/* Central's URL, for a service with `central: true` (sync). */}}
+{{- define "station.centralUrl" -}}
+{{- $url := required "central.url is required while sync is enabled: the central server's base URL (set it with --set central.url=https://...)" .Values.central.url | toString -}}
+{{- if not (regexMatch "^https?://[^\\s/]+" $url) -}}
+{{- fail (printf "central.url must be an http:// or https:// URL, not %q" $url) -}}
+{{- end -}}
+{{- $url | trimSuffix "/" -}}
+{{- end -}}
+
+{{/* This station's token at central, for a service with `central: true` (sync). */}}
+{{- define "station.centralToken" -}}
+{{- $token := required "central.token is required while sync is enabled: this station's token at central (POST /api/v1/stations answers it; set it with --set central.token=...)" .Values.central.token | toString -}}
+{{- if or (lt (len $token) 16) (regexMatch "\\s" $token) -}}
+{{- fail "central.token must be at least 16 characters without whitespace (central's station tokens are stn_ and 43 more)" -}}
+{{- end -}}
+{{- $token -}}
 {{- end -}}
 
 {{/* Probes of a Python service on its named port "http". */}}

@@ -39,8 +39,9 @@ zigbee2mqtt-{{ $charger }}:{{ include "station.chargerPassword" (list $root (pri
 
 {{/*
 Deny by default: mosquitto lets a user use only the topics listed under it. A collector
-publishes only under its own charger's topics plus the three request topics, and reads only
-its own replies (its client id is fixed to collector-c<i>).
+publishes only under its own charger's topics, its own piles' meter readings and the three
+request topics, and reads only its own replies (its client id is fixed to collector-c<i>),
+its own stop requests and fault reports, and the pile sessions.
 */}}
 {{- define "station.mosquittoAcl" -}}
 {{- $root := . -}}
@@ -63,7 +64,12 @@ topic write {{ . }}
 # Charger {{ $charger }}
 user collector-{{ $charger }}
 topic write station/v1/collectors/{{ $charger }}/#
+topic read station/v1/collectors/{{ $charger }}/stop
+topic read station/v1/collectors/{{ $charger }}/faults/#
 topic readwrite {{ $z2m }}/{{ $charger }}/#
+{{- range $pile := until (int $root.Values.pilesPerCharger) }}
+topic write station/v1/piles/{{ $charger }}-p{{ printf "%02d" (add1 $pile) }}/meter
+{{- end }}
 topic write station/v1/verification/requests
 topic write station/v1/billing/open
 topic write station/v1/billing/checkout

@@ -20,8 +20,10 @@ from station_billing.models import ChargingSession
 from station_billing.pricing import CompiledTariff
 from station_billing.pricing.localtime import StationZone
 from station_billing.receipts import Costs, build_receipt
+from station_billing.records import charging_record
 from station_protocol.messages import CheckoutRequest, Receipt, StopReason
 from station_protocol.ocpi import Price
+from station_protocol.outbox import ChargingRecord
 
 log = logging.getLogger("station.billing.checkout")
 
@@ -38,6 +40,8 @@ class Closing:
     total_cost: Price
     receipt: Receipt
     """Without the balance line's figure yet (it is pending until the debit is answered)."""
+    record: ChargingRecord
+    """What sync sends to central, queued in the transaction that stores the session."""
     cdr: str | None = None
     """The priced OCPI CDR as JSON."""
 
@@ -66,14 +70,26 @@ def close_session(
         currency=compiled.currency,
         station_id=station_id,
     )
+    total_cost = priced.totals.total_cost.price()
+    record = charging_record(
+        session,
+        station_id=station_id,
+        stopped_at=stopped_at,
+        stop_reason=request.stop_reason,
+        meter_stop=meter_stop,
+        total_energy=total_energy,
+        total_cost=total_cost,
+        cdr=priced.cdr,
+    )
     return Closing(
         session_id=session.id,
         stopped_at=stopped_at,
         stop_reason=request.stop_reason,
         meter_stop=meter_stop,
         total_energy=total_energy,
-        total_cost=priced.totals.total_cost.price(),
+        total_cost=total_cost,
         receipt=receipt,
+        record=record,
         cdr=json.dumps(priced.cdr),
     )
 

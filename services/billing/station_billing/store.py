@@ -23,6 +23,7 @@ from station_billing.checkout import Closing
 from station_billing.models import ChargingSession, DebitStatus, PendingDebit
 from station_billing.tariffs import StoredTariff
 from station_protocol.messages import Receipt, SessionOpenRequest, SessionStatus
+from station_protocol.outbox import write_outbox_row
 
 
 class OpenOutcome(StrEnum):
@@ -156,7 +157,7 @@ class SessionStore:
         return None
 
     def complete(self, closing: Closing) -> CompleteResult:
-        """Write the record, its receipt and its pending debit in one transaction.
+        """Write the record, its receipt, its pending debit and its outbox row in one transaction.
 
         The conditional UPDATE is what makes a redelivered or raced checkout bill once: the
         second one matches no active row and gets the stored record back instead. The debit
@@ -197,6 +198,7 @@ class SessionStore:
                         updated_at=closing.stopped_at,
                     )
                 )
+                write_outbox_row(db.connection(), closing.record, stored_at=closing.stopped_at)
             db.commit()
         stored = self.get(closing.session_id)
         if stored is None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from station_billing.checkout import Closing
 from station_billing.main import MIGRATIONS, VERSION_TABLE
 from station_billing.receipts import Costs, build_receipt
+from station_billing.records import charging_record
 from station_billing.store import CompleteOutcome, OpenOutcome, SessionStore
 from station_billing.tariffs import StoredTariff
 from station_protocol.messages import SessionOpenRequest, StopReason
@@ -20,6 +21,7 @@ from station_protocol.ocpi import (
     TariffDimensionType,
     TariffElement,
 )
+from station_protocol.outbox import ChargingRecord
 from station_protocol.service.migrations import make_engine, migrate
 
 # 20 significant digits: a binary float keeps about 16, so these would not survive one
@@ -65,6 +67,18 @@ def test_decimals_and_times_round_trip_exactly_on_sqlite(tmp_path: Path) -> None
     energy = STOP - START
     cost = Price(excl_vat=Decimal("13.33"), incl_vat=Decimal("13.33"))
     stopped = started + timedelta(hours=1)
+    session = store.get("s-1")
+    assert session is not None
+    record = charging_record(
+        session,
+        station_id="station-1",
+        stopped_at=stopped,
+        stop_reason=StopReason.LOCAL,
+        meter_stop=STOP,
+        total_energy=energy,
+        total_cost=cost,
+        cdr={},
+    )
     closing = Closing(
         session_id="s-1",
         stopped_at=stopped,
@@ -83,9 +97,14 @@ def test_decimals_and_times_round_trip_exactly_on_sqlite(tmp_path: Path) -> None
             currency="CNY",
             station_id="station-1",
         ),
+        record=record,
     )
     assert store.complete(closing).outcome is CompleteOutcome.COMPLETED
     assert store.complete(closing).outcome is CompleteOutcome.ALREADY_COMPLETED
+    with sqlite3.connect(db) as raw:
+        queued = raw.execute("SELECT record_id, payload FROM billing_outbox").fetchall()
+    assert [row[0] for row in queued] == ["s-1"]  # stored once, queued once
+    assert ChargingRecord.model_validate_json(queued[0][1]) == record
 
     reread = store_at(db).get("s-1")  # a fresh engine: nothing cached
     assert reread is not None
