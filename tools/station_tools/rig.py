@@ -109,7 +109,7 @@ class StationRig:
         billing_db = self.data_dir.resolve() / "billing" / "billing.db"
         settings: dict[str, dict[str, str]] = {
             "verification": {},
-            "billing": {"station_id": self.station_id},
+            "billing": {"station_id": self.station_id, "layout": str(self.layout)},
             "faults": {"layout": str(self.layout)},
             "central": {"admin_token": self.admin_token},
             "sync": {

@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -44,6 +45,7 @@ from station_protocol.messages import (
     SessionStatus,
     StopReason,
     StopRequest,
+    TariffDisplay,
     VerificationReply,
     VerificationRequest,
     VerificationResult,
@@ -82,6 +84,8 @@ class Collector:
     piles: dict[str, Pile] = field(default_factory=dict)
     _tasks: set[asyncio.Task[object]] = field(default_factory=set)
     _logged: set[tuple[str, DropKind]] = field(default_factory=set)
+    tariffs: dict[str, TariffDisplay] = field(default_factory=dict)
+    """The price in effect on each pile (billing's retained word), shown on plug."""
 
     def __post_init__(self) -> None:
         settings = self.settings
@@ -118,6 +122,7 @@ class Collector:
         self.bus.add_route(StationTopics.collector_faults(self.charger), self.board.on_retained)
         self.bus.on_connect(self.board.republish)
         self.bus.add_route(StationTopics.pile_sessions(), self.on_pile_session)
+        self.bus.add_route(StationTopics.pile_tariffs(), self.on_pile_tariff)
         self.bus.add_route(
             StationTopics.collector_stop_requests(self.charger), self.on_stop_request
         )
@@ -230,6 +235,15 @@ class Collector:
             self._spawn(self._command(flow.pile_id, stop))
             flow.checked_out()
 
+    async def on_pile_tariff(self, message: Incoming) -> None:
+        pile_id = StationTopics.pile_of_tariff_topic(message.topic)
+        if pile_id not in self.piles or not message.payload:
+            return
+        try:
+            self.tariffs[pile_id] = TariffDisplay.model_validate_json(message.payload)
+        except ValidationError:
+            log.warning("unreadable tariff display", extra={"pile_id": pile_id})
+
     async def on_stop_request(self, message: Incoming) -> None:
         """Billing asks for a stop (operator, balance used up): the same path as a swipe."""
         try:
@@ -294,7 +308,11 @@ class Collector:
             case Busy():
                 self._spawn(self._show(pile_id, display.busy()))
             case Prompt(waiting_for=what):
-                self._spawn(self._show(pile_id, display.waiting_for(what, pile.flow.window)))
+                tariff = self.tariffs.get(pile_id)
+                screen = display.waiting_for(
+                    what, pile.flow.window, tariff.lines if tariff is not None else []
+                )
+                self._spawn(self._show(pile_id, screen))
             case None:
                 pass
 
@@ -312,14 +330,15 @@ class Collector:
         pile_id = pile.flow.pile_id
         context = {"pile_id": pile_id, "session_id": session_id, "card_uid": card_uid}
         await self._show(pile_id, display.verifying())
-        result = await self._verify(pile_id, session_id, card_uid)
+        reply = await self._verify(pile_id, session_id, card_uid)
+        result = reply.result.value if reply is not None else "timeout"
         self.metrics.verifications.labels(self.charger, result).inc()
         if result != VerificationResult.ACCEPTED:
             log.info("card refused", extra={**context, "result": result})
             pile.flow.start_failed(time.monotonic())
             refusal = (
-                display.refused(VerificationResult(result))
-                if result in VerificationResult.__members__.values()
+                display.refused(reply.result)
+                if reply is not None
                 else display.unavailable("Verification")
             )
             await self._show(pile_id, refusal)
@@ -328,7 +347,8 @@ class Collector:
             log.info("gun unplugged during verification", extra=context)
             pile.flow.start_failed(time.monotonic())
             return
-        if not await self._open_session(pile, session_id, card_uid):
+        assert reply is not None
+        if not await self._open_session(pile, session_id, card_uid, reply.balance):
             pile.flow.start_failed(time.monotonic())
             await self._show(pile_id, display.unavailable("Billing"))
             return
@@ -341,18 +361,26 @@ class Collector:
         await self._command(pile_id, command)
         await self._show(pile_id, display.charging())
 
-    async def _verify(self, pile_id: str, session_id: str, card_uid: str) -> str:
+    async def _verify(
+        self, pile_id: str, session_id: str, card_uid: str
+    ) -> VerificationReply | None:
         request = VerificationRequest(session_id=session_id, pile_id=pile_id, card_uid=card_uid)
-        reply = await self._ask(StationTopics.verification_requests(), request, VerificationReply)
-        return reply.result.value if reply is not None else "timeout"
+        return await self._ask(StationTopics.verification_requests(), request, VerificationReply)
 
-    async def _open_session(self, pile: Pile, session_id: str, card_uid: str) -> bool:
+    async def _open_session(
+        self, pile: Pile, session_id: str, card_uid: str, balance: Decimal | None
+    ) -> bool:
+        """Billing opens the session; the balance lets it stop the charge when it runs out."""
         meter = pile.readings.energy
         if meter is None:
             log.warning("no meter reading yet, cannot bill", extra={"pile_id": pile.flow.pile_id})
             return False
         request = SessionOpenRequest(
-            session_id=session_id, pile_id=pile.flow.pile_id, card_uid=card_uid, meter_start=meter
+            session_id=session_id,
+            pile_id=pile.flow.pile_id,
+            card_uid=card_uid,
+            meter_start=meter,
+            balance=balance,
         )
         reply = await self._ask(StationTopics.session_open_requests(), request, SessionOpenReply)
         return reply is not None and reply.opened

@@ -26,10 +26,13 @@ def refused(result: VerificationResult) -> Display:
     return Display(lines=["Charge refused", english, chinese, f"reason: {result.value}"])
 
 
-def waiting_for(what: str, window: float) -> Display:
+def waiting_for(what: str, window: float, tariff: list[str]) -> Display:
+    """The prompt, and the price in effect (billing's lines), so the driver knows it first."""
     if what == "card":
-        return Display(lines=["Gun connected", f"Swipe your card within {window:.0f} s", "请刷卡"])
-    return Display(lines=["Card read", f"Plug in the gun within {window:.0f} s", "请插枪"])
+        prompt = ["Gun connected", f"Swipe your card within {window:.0f} s", "请刷卡"]
+    else:
+        prompt = ["Card read", f"Plug in the gun within {window:.0f} s", "请插枪"]
+    return Display(lines=[*prompt, *tariff])
 
 
 def verifying() -> Display:
