@@ -196,3 +196,24 @@ async def test_hostile_pile_messages_are_counted_and_change_nothing(
     assert Decimal(record["meter_stop"]) >= last_good  # billed from consistent readings only
     billed_exactly(record, PRICE)
     await piles.unplug(pile)
+
+
+async def test_a_pile_reporting_a_fault_shows_out_of_service_and_refuses_to_start(
+    piles: Simulator, verification: httpx.Client, billing: httpx.Client
+) -> None:
+    card, pile = new_card(verification), "c2-p04"
+    await piles.set_error(pile, "GroundFailure")
+    await eventually(lambda: "Out of service" in shown(piles, pile))
+    await piles.plug(pile)
+    await piles.swipe(pile, card)
+    await asyncio.sleep(1.5)
+    assert not piles.pile(pile).charging
+    assert sessions(billing, pile_id=pile, card_uid=card) == []
+    await piles.unplug(pile)
+    await piles.set_error(pile, "NoError")
+    await eventually(lambda: "Ready" in shown(piles, pile))
+    await piles.plug(pile)
+    await piles.swipe(pile, card)
+    record = await charge_and_stop(piles, billing, pile, card)
+    billed_exactly(record, PRICE)
+    await piles.unplug(pile)

@@ -183,9 +183,15 @@ class Collector:
         if state.energy is not None and DropKind.ENERGY_BACKWARDS not in refused:
             self._spawn(self._forward_meter(pile))
         now = time.monotonic()
+        faulty_before = self.conditions.has_error(pile_id)
         await self.conditions.observe(pile_id, state, pile.readings, refused, now)
-        if self.conditions.has_error(pile_id):
+        faulty = self.conditions.has_error(pile_id)
+        if faulty:
             self._decide(pile, pile.flow.stop_requested(StopReason.PILE_FAULT))
+        if faulty != faulty_before:
+            codes = sorted(self.board.active_codes(pile_id))
+            screen = display.out_of_service(codes) if faulty else display.available()
+            self._spawn(self._show(pile_id, screen))
         if state.gun is not None and state.gun != previous_gun:
             plugged = state.gun == "plugged"
             self._decide(pile, pile.flow.plugged(now) if plugged else pile.flow.unplugged(now))

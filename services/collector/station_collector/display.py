@@ -57,3 +57,7 @@ def finishing() -> Display:
 
 def out_of_service(codes: list[str]) -> Display:
     return Display(lines=["Out of service", "暂停服务", *codes[:2]])
+
+
+def available() -> Display:
+    return Display(lines=["Ready", "Plug in and swipe your card", "请插枪并刷卡"])
