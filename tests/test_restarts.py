@@ -6,6 +6,7 @@ Its own module, hence its own station: these tests kill services.
 from __future__ import annotations
 
 import asyncio
+import signal
 from decimal import Decimal
 
 import httpx
@@ -20,6 +21,7 @@ from station_tools.steps import (
     eventually,
     new_card,
     sessions,
+    shown,
     start_charge,
 )
 
@@ -78,4 +80,30 @@ async def test_a_checkout_while_billing_is_down_is_billed_once_it_is_back(
     assert Decimal(record["meter_stop"]) == piles.pile(pile).energy
     billed_exactly(record, PRICE)
     assert len(sessions(billing, card_uid=card)) == 1
+    await piles.unplug(pile)
+
+
+async def test_a_session_billing_opens_after_the_collector_gave_up_is_withdrawn(
+    piles: Simulator, verification: httpx.Client, billing: httpx.Client, station: StationRig
+) -> None:
+    """Billing stores the session but answers too late (frozen here; killed or cut off by a
+    broker restart in the chaos test): the session ends with no energy instead of holding
+    the pile busy for ever, and the pile charges again."""
+    card, pile = new_card(verification), "c2-p02"
+    await piles.plug(pile)
+    station["billing"].signal(signal.SIGSTOP)
+    try:
+        await piles.swipe(pile, card)
+        await eventually(lambda: "Billing unavailable" in shown(piles, pile), timeout=15)
+    finally:
+        station["billing"].signal(signal.SIGCONT)
+    record = await completed(billing, pile, card, timeout=30)
+    assert record["stop_reason"] == "start_failed"
+    assert Decimal(record["total_energy"]) == 0
+    assert not piles.pile(pile).charging
+    assert len(sessions(billing, card_uid=card)) == 1
+    await piles.unplug(pile)
+    next_card = new_card(verification)
+    await start_charge(piles, billing, pile, next_card)
+    billed_exactly(await charge_and_stop(piles, billing, pile, next_card), PRICE)
     await piles.unplug(pile)

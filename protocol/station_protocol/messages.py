@@ -45,6 +45,8 @@ class StopReason(StrEnum):
     OPERATOR = "operator"
     INSUFFICIENT_BALANCE = "insufficient_balance"
     PILE_FAULT = "pile_fault"
+    START_FAILED = "start_failed"
+    """The collector gave up on a start before the pile was told to charge: no energy."""
 
 
 class SessionStatus(StrEnum):

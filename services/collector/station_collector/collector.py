@@ -389,7 +389,37 @@ class Collector:
             balance=balance,
         )
         reply = await self._ask(StationTopics.session_open_requests(), request, SessionOpenReply)
-        return reply is not None and reply.opened
+        if reply is None:
+            # Billing may have stored the session and lost its answer (killed right after,
+            # the broker restarting): unless withdrawn, it would hold the pile busy for ever.
+            self._spawn(self._withdraw(request))
+            return False
+        return reply.opened
+
+    async def _withdraw(self, opening: SessionOpenRequest) -> None:
+        """Check out a session whose opening went unanswered, at its opening meter reading.
+
+        The pile was never told to charge, so the session delivered nothing: billing either
+        never heard of it (``unknown session``) or closes it with a record of no energy.
+        Sent right after the unanswered open, so billing, which takes requests in order,
+        sees it after that open and before any later one for the pile.
+        """
+        request = CheckoutRequest(
+            session_id=opening.session_id,
+            pile_id=opening.pile_id,
+            meter_stop=opening.meter_start,
+            stop_reason=StopReason.START_FAILED,
+        )
+        reply = await self._checkout(request)
+        log.info(
+            "unanswered session opening withdrawn",
+            extra={
+                "pile_id": opening.pile_id,
+                "session_id": opening.session_id,
+                "card_uid": opening.card_uid,
+                "billed": reply.ok,
+            },
+        )
 
     async def _ask(self, topic: str, request: BaseModel, answer: type[M]) -> M | None:
         try:

@@ -3,6 +3,10 @@
 Retained, so that the faults service (or a second replica of it) learns the current state
 on connect, and so that a restarted collector learns what its earlier run had raised and can
 clear it. Only changes are published: a condition that stays active is said once.
+
+A report that could not be published (the connection dropped under it) is said again after
+the reconnection: an active one because it is still active, a clear because otherwise the
+broker keeps the retained ``active`` report and the bulletin never comes down.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ class FaultBoard:
     charger: str
     bus: Bus
     active: dict[tuple[str, str], FaultReport] = field(default_factory=dict)
+    unsent_clears: dict[tuple[str, str], FaultReport] = field(default_factory=dict)
+    """Clears the broker may not have, to be said again on reconnection."""
 
     def is_active(self, source: str, code: str) -> bool:
         return (source, code) in self.active
@@ -59,6 +65,7 @@ class FaultBoard:
             detail=dict(detail or {}),
         )
         self.active[(source, code)] = report
+        self.unsent_clears.pop((source, code), None)
         log.warning(
             "fault raised",
             extra={"collector": self.charger, "source": source, "code": code, **report.detail},
@@ -74,13 +81,17 @@ class FaultBoard:
         now = datetime.now(UTC)
         cleared = raised.model_copy(update={"active": False, "detected_at": now})
         log.info("fault cleared", extra={"collector": self.charger, "source": source, "code": code})
-        await self._publish(cleared)
+        if not await self._publish(cleared):
+            self.unsent_clears[(source, code)] = cleared
         return True
 
     async def republish(self) -> None:
         """After a reconnection: the broker may have lost what we said while we were away."""
         for report in list(self.active.values()):
             await self._publish(report)
+        for key, cleared in list(self.unsent_clears.items()):
+            if await self._publish(cleared) and self.unsent_clears.get(key) is cleared:
+                del self.unsent_clears[key]
 
     async def on_retained(self, message: Incoming) -> None:
         """An earlier run's report: adopt an active one so that it can be cleared now."""
@@ -93,7 +104,7 @@ class FaultBoard:
         if report.charger == self.charger and report.active:
             self.active.setdefault((report.source, report.code), report)
 
-    async def _publish(self, report: FaultReport) -> None:
+    async def _publish(self, report: FaultReport) -> bool:
         topic = StationTopics.collector_fault(self.charger, report.source, report.code)
         try:
             await self.bus.publish(topic, report, qos=1, retain=True)
@@ -102,3 +113,5 @@ class FaultBoard:
                 "could not publish fault report",
                 extra={"collector": self.charger, "source": report.source, "code": report.code},
             )
+            return False
+        return True

@@ -10,6 +10,12 @@ While the collector's own broker link is down it hears nothing from anyone: dete
 suspended (a dead broker is not 48 dead piles) and every deadline starts afresh on reconnect.
 While the charger's Zigbee2MQTT bridge is offline, its piles are down because of the bridge:
 one ``zigbee_bridge_offline`` fault, not one per pile.
+
+Nor is a collector that was not running (SIGSTOP, a stalled event loop, a suspended VM) a
+collector whose piles died: the answers that came meanwhile wait unread in its socket, and
+the deadlines that passed meanwhile fire before they are read. The breath loop notes each
+time it runs; a deadline that finds the loop silent for longer than ``DEAF_AFTER`` periods
+starts afresh instead of blaming the pile.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +40,9 @@ from station_protocol.zigbee import BreathCommand, encode
 log = logging.getLogger("station.collector.watch")
 
 Spawn = Callable[[Coroutine[Any, Any, object]], None]
+
+DEAF_AFTER = 1.5
+"""Breath periods without the breath loop running after which this process was not running."""
 
 
 @dataclass
@@ -70,6 +80,8 @@ class Watch:
     suspended: bool = True
     server_last_ack: float | None = None
     server_timer: asyncio.TimerHandle | None = None
+    awake_at: float | None = None
+    """When the breath loop last ran (loop time)."""
 
     @classmethod
     def of(cls, piles: list[str], **kwargs: Any) -> Watch:
@@ -91,13 +103,30 @@ class Watch:
         loop = asyncio.get_running_loop()
         tick = loop.time()
         while True:
-            if self.bus.connected:
-                self._resume()
-                await self._breathe(loop.time())
-            else:
-                self._suspend()
+            try:
+                await self._tick(loop.time())
+            except Exception:
+                # The heart of the station never stops beating over one bad breath.
+                log.exception("breath failed", extra={"collector": self.charger})
             tick += self.t1
-            await asyncio.sleep(max(0.0, tick - loop.time()))
+            now = loop.time()
+            if tick < now:
+                # After a stall, skip the breaths that were not sent rather than burst them.
+                tick += math.ceil((now - tick) / self.t1) * self.t1
+            await asyncio.sleep(tick - now)
+
+    async def _tick(self, now: float) -> None:
+        deaf = self._deaf(now)
+        self.awake_at = now
+        if self.bus.connected:
+            self._resume(force=deaf)
+            await self._breathe(now)
+        else:
+            self._suspend()
+
+    def _deaf(self, now: float) -> bool:
+        """Has this process not been running lately (so it could not hear anyone)?"""
+        return self.awake_at is not None and now - self.awake_at > DEAF_AFTER * self.t1
 
     async def _breathe(self, now: float) -> None:
         self.seq += 1
@@ -189,6 +218,10 @@ class Watch:
         if not self.bus.connected or not self.bridge_online or self.suspended:
             return
         loop = asyncio.get_running_loop()
+        if self._deaf(loop.time()):
+            pile.last_ack = loop.time()
+            self._arm(pile, loop)
+            return
         self.metrics.detection_latency.labels(self.charger, "breath").observe(
             loop.time() - deadline
         )
@@ -246,6 +279,11 @@ class Watch:
 
     def _server_expired(self) -> None:
         if not self.bus.connected or self.suspended:
+            return
+        loop = asyncio.get_running_loop()
+        if self._deaf(loop.time()):
+            self.server_last_ack = loop.time()
+            self._arm_server(loop)
             return
         self.spawn(
             self.board.raise_fault(

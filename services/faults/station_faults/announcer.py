@@ -1,8 +1,11 @@
 """Fault announcement: episodes in the database, bulletins on the broker, in that order.
 
 Order within a raise: store the episode, then publish the bulletin, so that nobody reads a
-bulletin the history does not hold. A publish that fails (broker away) is not retried here:
-the reconciliation puts the broker back in step with the open episodes when it returns.
+bulletin the history does not hold. A publish while the broker is away is not attempted (nor
+waited for, which would hold the lock and, worse, publish what may be stale by then): the
+reconciliation puts the broker back in step with the open episodes shortly after it returns,
+once the retained reports and statuses have been read again and have cleared what ended
+meanwhile.
 
 One lock per process serialises raise, clear, acknowledge and reconcile, so that a
 reconciliation never republishes a bulletin whose fault was cleared while it looked.
@@ -66,6 +69,7 @@ class FaultAnnouncer:
     clock: Clock
     hold_down: timedelta
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _reconnected: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def raise_fault(self, sighting: Sighting, due: datetime) -> FaultEpisode:
         """Announce a fault; ``due`` is when it should have been announced (for latency)."""
@@ -130,21 +134,41 @@ class FaultAnnouncer:
                 log.info("stale bulletin withdrawn", extra={"source": key[0], "code": key[1]})
                 await self._withdraw(*key)
 
+    async def connected(self) -> None:
+        """A bus hook: after each (re)connection the broker needs reconciling soon."""
+        self._reconnected.set()
+
     async def keep_reconciled(self, interval: float, first_after: float = 1.0) -> None:
-        """Reconcile shortly after start (the retained bulletins have arrived), then often."""
-        await asyncio.sleep(first_after)
+        """Reconcile shortly after each (re)connection, and every ``interval`` besides.
+
+        ``first_after`` a (re)connection (see :meth:`connected`), not at once: the retained
+        bulletins, reports and statuses arrive again first, so the reconciliation compares
+        with the broker as it is and republishes nothing that ended while this service was
+        cut off.
+        """
         while True:
             try:
-                await self.bus.wait_connected(interval)
-                await self.reconcile()
+                # Not wait_for: on Python 3.11 it can swallow a cancellation that meets the event.
+                async with asyncio.timeout(interval):
+                    await self._reconnected.wait()
+            except TimeoutError:
+                pass
+            else:
+                self._reconnected.clear()
+                await asyncio.sleep(first_after)
+            try:
+                if self.bus.connected:
+                    await self.reconcile()
             except BusUnavailable:
                 pass
             except Exception:
                 log.exception("reconciliation failed")
-            await asyncio.sleep(interval)
 
     async def _publish(self, bulletin: Bulletin) -> None:
         topic = StationTopics.fault_bulletin(bulletin.source, bulletin.code)
+        if not self.bus.connected:
+            log.warning("bulletin not published yet: no broker", extra={"topic": topic})
+            return
         try:
             await self.bus.publish(topic, bulletin, qos=1, retain=True)
         except BusUnavailable as exc:
@@ -155,6 +179,9 @@ class FaultAnnouncer:
     async def _withdraw(self, source: str, code: str) -> None:
         """An empty retained message deletes the retained bulletin on the broker."""
         topic = StationTopics.fault_bulletin(source, code)
+        if not self.bus.connected:
+            log.warning("bulletin not withdrawn yet: no broker", extra={"topic": topic})
+            return
         try:
             await self.bus.publish(topic, b"", qos=1, retain=True)
         except BusUnavailable as exc:

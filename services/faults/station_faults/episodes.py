@@ -100,7 +100,7 @@ class EpisodeStore:
             if current is not None:
                 return RaiseResult(RaiseOutcome.ALREADY_OPEN, current)
             recent = _cleared_since(db, sighting.source, sighting.code, now - hold_down)
-            if recent is not None and (reopened := _reopen(db, recent, now)) is not None:
+            if recent is not None and (reopened := _reopen(db, recent, sighting, now)) is not None:
                 return RaiseResult(RaiseOutcome.REOPENED, reopened)
             episode = _new_episode(sighting, now)
             db.add(episode)
@@ -237,8 +237,16 @@ def _cleared_since(db: Session, source: str, code: str, after: datetime) -> Faul
     return db.exec(query).first()
 
 
-def _reopen(db: Session, episode: FaultEpisode, now: datetime) -> FaultEpisode | None:
-    """Continue ``episode``; ``None`` if a racing replica changed it first."""
+def _reopen(
+    db: Session, episode: FaultEpisode, sighting: Sighting, now: datetime
+) -> FaultEpisode | None:
+    """Continue ``episode``; ``None`` if a racing replica changed it first.
+
+    The episode keeps its id, ``since`` and ``raised_at``, but takes the new sighting's
+    detail: the bulletin must say why the fault is back (Zigbee2MQTT's word rather than the
+    breath deadline of the last time, the error code the pile reports now), and a clear for
+    one reason (the last will) must see the reason that raised it this time.
+    """
     try:
         result = db.execute(
             update(FaultEpisode)
@@ -246,7 +254,12 @@ def _reopen(db: Session, episode: FaultEpisode, now: datetime) -> FaultEpisode |
                 col(FaultEpisode.id) == episode.id,
                 col(FaultEpisode.cleared_at) == episode.cleared_at,
             )
-            .values(cleared_at=None, flaps=col(FaultEpisode.flaps) + 1, last_raised_at=now)
+            .values(
+                cleared_at=None,
+                flaps=col(FaultEpisode.flaps) + 1,
+                last_raised_at=now,
+                detail=json.dumps(sighting.detail, sort_keys=True),
+            )
         )
         db.commit()
     except IntegrityError:

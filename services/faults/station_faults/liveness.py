@@ -13,6 +13,10 @@ Two kinds of evidence, each raising ``collector_offline`` for the charger:
 Breaths come through a shared subscription, so each replica hears only some of them. The
 last breath is therefore kept in the database, and a timer that fires checks it there
 before raising: another replica may have heard a breath this one did not.
+
+While this service's own broker link is down it hears no breath from anyone: a dead broker
+is not every collector dead. The deadlines are not decided then, and start afresh when the
+link comes back.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from station_faults.announcer import FaultAnnouncer
 from station_faults.board import ActiveBulletins
@@ -61,10 +65,20 @@ class CollectorLiveness:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _heard: set[str] = field(default_factory=set)
     """Chargers that breathed since this process started."""
+    _raised: set[str] = field(default_factory=set)
+    """Chargers this process said are offline, whether or not the bulletin reached the broker."""
+    _listening_since: datetime | None = None
+    """When the broker link last came up: no breath could be heard before."""
 
     def register(self) -> None:
         self.bus.add_route(shared(SHARE_GROUP, StationTopics.collector_breaths()), self.on_breath)
         self.bus.add_route(StationTopics.collector_statuses(), self.on_status)
+        self.bus.on_connect(self.listening)
+
+    async def listening(self) -> None:
+        """A bus hook: the link is (back) up, so every breath deadline starts afresh now."""
+        self._listening_since = self.clock()
+        await self.watch_known()
 
     async def watch_known(self) -> None:
         """After a restart: expect a breath from every collector that breathed lately."""
@@ -98,7 +112,9 @@ class CollectorLiveness:
         )
         first = breath.charger not in self._heard
         self._heard.add(breath.charger)
-        if first or self.board.get(breath.charger, OFFLINE) is not None:
+        raised = breath.charger in self._raised
+        if first or raised or self.board.get(breath.charger, OFFLINE) is not None:
+            self._raised.discard(breath.charger)
             await self.announcer.clear_fault(breath.charger, OFFLINE)
 
     def _arm(self, charger: str, delay: float) -> None:
@@ -116,10 +132,13 @@ class CollectorLiveness:
 
     async def _overdue(self, charger: str) -> None:
         try:
+            if not self.bus.connected:
+                return  # cut off, we hear nobody: the deadline starts afresh on reconnection
             link = await asyncio.to_thread(self.store.link, charger)
             if link is None or charger in self._timers:
                 return  # a breath came while we looked
-            deadline = link.last_breath_at + timedelta(seconds=self.misses * link.t1)
+            heard_from = max(link.last_breath_at, self._listening_since or link.last_breath_at)
+            deadline = heard_from + timedelta(seconds=self.misses * link.t1)
             now = self.clock()
             if deadline - now > EARLY:
                 # Another replica heard a breath this one did not: wait for the real deadline.
@@ -141,9 +160,22 @@ class CollectorLiveness:
                 },
             )
             log.warning("collector stopped breathing", extra={"charger": charger})
+            self._raised.add(charger)
             await self.announcer.raise_fault(sighting, due=deadline)
         except Exception:
             log.exception("breath check failed", extra={"charger": charger})
+
+    async def _expect_breaths(self, charger: str) -> None:
+        """A collector whose connection is up must breathe: watch it from now on.
+
+        Even before its first breath: one that hangs right after (re)connecting would
+        otherwise be seen only by its last will, at 1.5 x keep-alive and later.
+        """
+        if charger in self._timers:
+            return
+        link = await asyncio.to_thread(self.store.link, charger)
+        if link is not None and charger not in self._timers:
+            self._arm(charger, self.misses * link.t1)
 
     # ------------------------------------------------------------------ last will
 
@@ -160,6 +192,7 @@ class CollectorLiveness:
         if status.state is OnlineState.ONLINE:
             # Only the fault its last will raised: missed breaths clear at the next breath.
             await self.announcer.clear_fault(charger, OFFLINE, only_reason=BY_LAST_WILL)
+            await self._expect_breaths(charger)
             return
         now = self.clock()
         sighting = Sighting(
@@ -173,4 +206,5 @@ class CollectorLiveness:
             detail={"reason": BY_LAST_WILL},
         )
         log.warning("collector connection lost", extra={"charger": charger})
+        self._raised.add(charger)
         await self.announcer.raise_fault(sighting, due=now)

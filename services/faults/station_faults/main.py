@@ -59,6 +59,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
                 hold_down=timedelta(seconds=settings.hold_down),
             )
             bus.add_route(StationTopics.fault_bulletins(), BoardFeed(board, metrics).on_bulletin)
+            bus.on_connect(announcer.connected)
             ReportHandler(bus, announcer, catalogue, metrics).register()
             liveness = CollectorLiveness(
                 bus=bus,

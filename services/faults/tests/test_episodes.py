@@ -5,12 +5,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from station_faults.episodes import EpisodeStore, HistoryFilter, RaiseOutcome, Sighting
+from station_faults.episodes import (
+    EpisodeStore,
+    HistoryFilter,
+    RaiseOutcome,
+    Sighting,
+    episode_detail,
+)
 from station_faults.main import MIGRATIONS, VERSION_TABLE
 from station_protocol.service.migrations import make_engine, migrate
 from station_tools.postgres import TEST_SETTINGS, Postgres
@@ -62,9 +69,11 @@ def test_a_fault_back_within_the_hold_down_continues_its_episode(store: EpisodeS
     cleared = store.clear_fault("c1-p01", "pile_unreachable", START + timedelta(seconds=5))
     assert cleared is not None and cleared.cleared_at == START + timedelta(seconds=5)
     assert store.clear_fault("c1-p01", "pile_unreachable", START + timedelta(seconds=6)) is None
-    back = store.raise_fault(sighting(), START + timedelta(seconds=14), HOLD_DOWN)
+    again = replace(sighting(), detail={"cause": "zigbee2mqtt_availability"})
+    back = store.raise_fault(again, START + timedelta(seconds=14), HOLD_DOWN)
 
     assert back.outcome is RaiseOutcome.REOPENED
+    assert episode_detail(back.episode) == {"cause": "zigbee2mqtt_availability"}
     assert back.episode.id == first.episode.id
     assert (back.episode.flaps, back.episode.cleared_at) == (1, None)
     assert back.episode.raised_at == START

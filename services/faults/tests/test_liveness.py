@@ -101,6 +101,27 @@ async def test_the_last_will_raises_at_once_and_online_clears(
     await board.withdrawn("c1", "collector_offline")
 
 
+async def test_a_collector_back_online_that_never_breathes_is_missed(
+    faults: Any, station: Any, board: Any, eventually: Any
+) -> None:
+    """Back online is not alive: one that hangs before its first breath is still seen."""
+    for seq in range(3):
+        await station.breathe("c2", seq, T1)
+    await station.status("c2", OnlineState.OFFLINE)  # its connection dropped: its last will
+    await board.shown("c2", "collector_offline", timeout=2)
+    await asyncio.sleep(5 * T1)  # past the deadline of its last breath, while known offline
+    await station.status("c2", OnlineState.ONLINE)  # back, and hung before its first breath
+
+    def missed() -> bool:
+        said = board.messages("c2", "collector_offline")
+        return None in said and said[-1] is not None and said.index(None) < len(said) - 1
+
+    await eventually(missed, what="withdrawn, then raised for missed breaths")
+    bulletin = board.messages("c2", "collector_offline")[-1]
+    assert bulletin is not None and bulletin.detail["reason"] == "breaths_missed"
+    assert bulletin.detail["last_seq"] == "2"
+
+
 async def test_bad_breaths_are_counted_and_dropped(
     faults: Any, station: Any, eventually: Any
 ) -> None:
