@@ -407,21 +407,33 @@ async def bench(plan: Plan, t1: float, misses: int, keepalive: int, seed: int) -
             },
         )
         began = time.monotonic()
-        await asyncio.to_thread(rig.start, 120)
-        address = BrokerAddress.parse(broker.url)
+        options = SimulatorOptions(meter_interval=1.0, speedup=Decimal(1))
+        sim = Simulator(broker.url, LAYOUT, options)
         try:
-            options = SimulatorOptions(meter_interval=1.0, speedup=Decimal(1))
-            async with Simulator(broker.url, LAYOUT, options) as sim:
-                await piles_up(rig, LAYOUT.charger_ids(), timeout=60)
-                print(f"station up: {LAYOUT} piles in {time.monotonic() - began:.0f} s")
-                await run_plan(plan, rig, sim, address, t1, misses, keepalive, rng)
+            await asyncio.to_thread(rig.start, 120)
+            await sim.__aenter__()
+            await piles_up(rig, LAYOUT.charger_ids(), timeout=60)
+            print(f"station up: {LAYOUT} piles in {time.monotonic() - began:.0f} s")
+            await run_plan(
+                plan, rig, sim, BrokerAddress.parse(broker.url), t1, misses, keepalive, rng
+            )
         finally:
             await asyncio.to_thread(rig.stop)
             # A collector restart still under way in a worker thread (after a failure) would
             # outlive the rig: wait for it, then stop what it started.
             await asyncio.get_running_loop().shutdown_default_executor()
             rig.stop()
+            await leave(sim)
     print(f"whole run: {time.monotonic() - began:.0f} s")
+
+
+async def leave(sim: Simulator, timeout: float = 10.0) -> None:
+    """Stop the simulated piles, giving up after ``timeout``: a bridge can hang in its
+    shutdown, and the broker's end (which comes next) ends its connection anyway."""
+    closing = asyncio.create_task(sim.__aexit__(None, None, None))
+    done, _ = await asyncio.wait({closing}, timeout=timeout)
+    if not done:
+        print(f"(the simulator had not shut down after {timeout:g} s; the broker's end stops it)")
 
 
 async def run_plan(
