@@ -41,6 +41,9 @@ from station_protocol.topics import StationTopics, unshare
 from station_protocol.zigbee import OnlineState
 
 log = logging.getLogger("station.bus")
+JITTER = (0.5, 1.5)
+"""Each wait between reconnection tries is the backoff delay times a random factor in here,
+so that clients cut off together do not all come back in the same instant."""
 
 Payload = BaseModel | bytes | str
 
@@ -101,6 +104,12 @@ class BusOptions:
     """Seconds the broker keeps our subscriptions and QoS 1 messages while we are away."""
     backoff_min: float = 0.2
     backoff_max: float = 5.0
+
+    @property
+    def longest_retry(self) -> float:
+        """The longest a client waits between tries (the backoff cap, jittered up by half):
+        how long after the broker is back every client has had a chance to reconnect."""
+        return self.backoff_max * JITTER[1]
 
     @property
     def status(self) -> str:
@@ -277,7 +286,7 @@ class Bus:
                 self._set_connected(0)
             assert self._metrics is not None
             self._metrics.reconnects.inc()
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            await asyncio.sleep(delay * random.uniform(*JITTER))
             delay = min(delay * 2, self.options.backoff_max)
 
     def _make_client(self) -> aiomqtt.Client:

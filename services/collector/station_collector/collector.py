@@ -108,6 +108,7 @@ class Collector:
             board=self.board,
             metrics=self.metrics,
             spawn=self._spawn,
+            rejoin=self.bus.options.longest_retry,
         )
 
     @property

@@ -8,6 +8,9 @@ check at the next tick, so that the bulletin goes out within milliseconds of the
 
 While the collector's own broker link is down it hears nothing from anyone: detection is
 suspended (a dead broker is not 48 dead piles) and every deadline starts afresh on reconnect.
+The local server's deadline gets ``rejoin`` seconds more then: after a broker restart every
+client comes back on its own backoff, and a local server that reconnects a few seconds after
+this collector was never unreachable from it.
 While the charger's Zigbee2MQTT bridge is offline, its piles are down because of the bridge:
 one ``zigbee_bridge_offline`` fault, not one per pile.
 
@@ -82,6 +85,8 @@ class Watch:
     server_timer: asyncio.TimerHandle | None = None
     awake_at: float | None = None
     """When the breath loop last ran (loop time)."""
+    rejoin: float = 0.0
+    """How long other clients may take to reconnect after the broker comes back (seconds)."""
 
     @classmethod
     def of(cls, piles: list[str], **kwargs: Any) -> Watch:
@@ -119,7 +124,7 @@ class Watch:
         deaf = self._deaf(now)
         self.awake_at = now
         if self.bus.connected:
-            self._resume(force=deaf)
+            self._resume(force=deaf, rejoining=self.suspended)
             await self._breathe(now)
         else:
             self._suspend()
@@ -254,8 +259,12 @@ class Watch:
         if self.server_timer is not None:
             self.server_timer.cancel()
 
-    def _resume(self, force: bool = False) -> None:
-        """Start every deadline afresh: we could not hear anyone while we were cut off."""
+    def _resume(self, force: bool = False, rejoining: bool = False) -> None:
+        """Start every deadline afresh: we could not hear anyone while we were cut off.
+
+        ``rejoining``: our own broker link just came back, and the local server's may come
+        back up to ``rejoin`` seconds later.
+        """
         if not self.suspended and not force:
             return
         self.suspended = False
@@ -269,13 +278,13 @@ class Watch:
                 self._arm(pile, loop)
             self._gauge(pile)
         self.server_last_ack = now
-        self._arm_server(loop)
+        self._arm_server(loop, extra=self.rejoin if rejoining else 0.0)
 
-    def _arm_server(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _arm_server(self, loop: asyncio.AbstractEventLoop, extra: float = 0.0) -> None:
         if self.server_timer is not None:
             self.server_timer.cancel()
         base = self.server_last_ack if self.server_last_ack is not None else loop.time()
-        self.server_timer = loop.call_at(base + self.grace, self._server_expired)
+        self.server_timer = loop.call_at(base + self.grace + extra, self._server_expired)
 
     def _server_expired(self) -> None:
         if not self.bus.connected or self.suspended:

@@ -16,7 +16,9 @@ before raising: another replica may have heard a breath this one did not.
 
 While this service's own broker link is down it hears no breath from anyone: a dead broker
 is not every collector dead. The deadlines are not decided then, and start afresh when the
-link comes back.
+link comes back, plus ``rejoin`` seconds: after a broker restart each collector comes back
+on its own reconnection backoff, and one that reconnects a few seconds after this service
+was never silent. (Not on the first connection: collectors already connected then.)
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class CollectorLiveness:
     misses: int
     forget_after: timedelta
     """A collector silent for longer than this when the service starts is not watched."""
+    rejoin: timedelta = timedelta(0)
+    """How long collectors may take to reconnect after the broker comes back."""
     _timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _heard: set[str] = field(default_factory=set)
@@ -68,7 +72,7 @@ class CollectorLiveness:
     _raised: set[str] = field(default_factory=set)
     """Chargers this process said are offline, whether or not the bulletin reached the broker."""
     _listening_since: datetime | None = None
-    """When the broker link last came up: no breath could be heard before."""
+    """When the broker link last came up, plus the allowance for collectors to rejoin."""
 
     def register(self) -> None:
         self.bus.add_route(shared(SHARE_GROUP, StationTopics.collector_breaths()), self.on_breath)
@@ -77,15 +81,17 @@ class CollectorLiveness:
 
     async def listening(self) -> None:
         """A bus hook: the link is (back) up, so every breath deadline starts afresh now."""
-        self._listening_since = self.clock()
+        rejoining = self._listening_since is not None
+        self._listening_since = self.clock() + (self.rejoin if rejoining else timedelta(0))
         await self.watch_known()
 
     async def watch_known(self) -> None:
         """After a restart: expect a breath from every collector that breathed lately."""
         now = self.clock()
+        allowance = max(self._listening_since or now, now) - now
         for link in await asyncio.to_thread(self.store.links):
             if now - link.last_breath_at <= self.forget_after:
-                self._arm(link.charger, self.misses * link.t1)
+                self._arm(link.charger, self.misses * link.t1 + allowance.total_seconds())
 
     def close(self) -> None:
         for timer in self._timers.values():

@@ -71,6 +71,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
                 clock=clock,
                 misses=settings.misses,
                 forget_after=timedelta(seconds=settings.forget_after),
+                rejoin=timedelta(seconds=bus.options.longest_retry),
             )
             liveness.register()
             async with bus:
