@@ -14,17 +14,23 @@ they are part of the contract between services rather than of any one service:
 Handlers run one at a time in arrival order (per-pile order matters to the collector). A
 handler must therefore never await :meth:`Bus.request` itself, since the reply is read by
 the same loop: start a task for a round trip instead.
+
+A route may instead name a *lane* for each message (:data:`by_topic`, say): messages of one
+lane are handled one at a time in arrival order, lanes side by side and apart from the
+message loop. A service whose handlers wait on a database (the faults service) uses lanes so
+that one slow write does not hold up every other pile's bulletin behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -116,11 +122,51 @@ class BusOptions:
         return self.status_topic or StationTopics.service_status(self.service)
 
 
+Lane = Callable[[Incoming], Hashable]
+"""Which lane a message goes in: same lane, same order."""
+
+
+def by_topic(message: Incoming) -> Hashable:
+    """One lane per topic: a retained report per (source, code) keeps its order."""
+    return message.topic
+
+
 @dataclass
 class _Route:
     topic_filter: str
     qos: int
     handler: Handler
+    lane: Lane | None = None
+
+
+@dataclass
+class _Lanes:
+    """Tasks that run each lane's messages in order, lanes side by side."""
+
+    tails: dict[Hashable, asyncio.Task[None]] = field(default_factory=dict)
+
+    def submit(self, key: Hashable, work: Callable[[], Awaitable[None]]) -> None:
+        task = asyncio.create_task(self._after(self.tails.get(key), work))
+        self.tails[key] = task
+        task.add_done_callback(lambda done: self._forget(key, done))
+
+    @staticmethod
+    async def _after(
+        previous: asyncio.Task[None] | None, work: Callable[[], Awaitable[None]]
+    ) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        await work()
+
+    def _forget(self, key: Hashable, done: asyncio.Task[None]) -> None:
+        if self.tails.get(key) is done:
+            del self.tails[key]
+
+    async def close(self) -> None:
+        tasks = list(self.tails.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @dataclass
@@ -160,6 +206,7 @@ class Bus:
     _task: asyncio.Task[None] | None = None
     _metrics: _Metrics | None = None
     _on_connect_hooks: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    _lanes: _Lanes = field(default_factory=_Lanes)
 
     @property
     def reply_topic(self) -> str:
@@ -169,17 +216,22 @@ class Bus:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    def route(self, topic_filter: str, qos: int = 1) -> Callable[[Handler], Handler]:
+    def route(
+        self, topic_filter: str, qos: int = 1, lane: Lane | None = None
+    ) -> Callable[[Handler], Handler]:
         """Decorator: send messages matching ``topic_filter`` to the decorated handler."""
 
         def register(handler: Handler) -> Handler:
-            self.add_route(topic_filter, handler, qos)
+            self.add_route(topic_filter, handler, qos, lane)
             return handler
 
         return register
 
-    def add_route(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
-        self._routes.append(_Route(topic_filter, qos, handler))
+    def add_route(
+        self, topic_filter: str, handler: Handler, qos: int = 1, lane: Lane | None = None
+    ) -> None:
+        """``lane``: handle in that message's lane (see the module), not in the message loop."""
+        self._routes.append(_Route(topic_filter, qos, handler, lane))
 
     def on_connect(self, hook: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run ``hook`` after every (re)connection, e.g. to republish what the broker lost."""
@@ -203,6 +255,7 @@ class Bus:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._lanes.close()
         for future in self._pending.values():
             future.cancel()
 
@@ -361,8 +414,13 @@ class Bus:
             correlation=bytes(correlation) if correlation else None,
         )
         for route in self._routes:
-            if message.topic.matches(unshare(route.topic_filter)):
+            if not message.topic.matches(unshare(route.topic_filter)):
+                continue
+            if route.lane is None:
                 await self._call(route, incoming)
+            else:
+                work = functools.partial(self._call, route, incoming)
+                self._lanes.submit(route.lane(incoming), work)
 
     async def _call(self, route: _Route, incoming: Incoming) -> None:
         try:

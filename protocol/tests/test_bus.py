@@ -11,7 +11,7 @@ import sys
 import aiomqtt
 import pytest
 
-from station_protocol.bus import BrokerAddress, Bus, BusOptions, Incoming
+from station_protocol.bus import BrokerAddress, Bus, BusOptions, Incoming, by_topic
 from station_protocol.messages import ServiceStatus
 from station_protocol.topics import StationTopics, shared
 from station_protocol.zigbee import OnlineState
@@ -58,6 +58,42 @@ async def test_a_failing_handler_does_not_stop_the_loop(mosquitto: Mosquitto) ->
                 break
             await asyncio.sleep(0.02)
     assert seen == [b"fine"]
+
+
+async def test_lanes_keep_order_within_and_do_not_wait_across(mosquitto: Mosquitto) -> None:
+    """A lane held up (a slow database write) holds up its own messages, not another lane's."""
+    bus = Bus(options(mosquitto, "laned"))
+    release = asyncio.Event()
+    handled: list[tuple[str, bytes]] = []
+    fast_done = asyncio.Event()
+
+    @bus.route("test/lanes/+", lane=by_topic)
+    async def handle(message: Incoming) -> None:
+        if message.payload == b"slow":
+            await release.wait()
+        handled.append((message.topic, message.payload))
+        if message.topic == "test/lanes/fast" and message.payload == b"3":
+            fast_done.set()
+
+    async with bus:
+        await bus.wait_connected(5)
+        await bus.publish("test/lanes/slow", b"slow")
+        await bus.publish("test/lanes/slow", b"after")
+        for n in (1, 2, 3):
+            await bus.publish("test/lanes/fast", str(n).encode())
+        await asyncio.wait_for(fast_done.wait(), 5)
+        # The fast lane went through while the slow one waited, and nothing overtook in it.
+        assert handled == [
+            ("test/lanes/fast", b"1"),
+            ("test/lanes/fast", b"2"),
+            ("test/lanes/fast", b"3"),
+        ]
+        release.set()
+        for _ in range(100):
+            if len(handled) == 5:
+                break
+            await asyncio.sleep(0.02)
+    assert handled[3:] == [("test/lanes/slow", b"slow"), ("test/lanes/slow", b"after")]
 
 
 async def retained_status(broker: Mosquitto, service: str) -> ServiceStatus:

@@ -65,12 +65,19 @@ class ServiceProcess:
                     f"{self.name} exited with {self.process.returncode}: {self.tail_log()}"
                 )
             try:
-                if httpx.get(self.health_url, timeout=0.5).status_code == 200:
+                response = httpx.get(self.health_url, timeout=0.5)
+                if response.status_code == 200 and self._answered_by_ours(response):
                     return
-            except httpx.HTTPError:
+            except (httpx.HTTPError, ValueError):
                 pass
             time.sleep(0.05)
         raise TimeoutError(f"{self.name} not healthy after {timeout} s: {self.tail_log()}")
+
+    def _answered_by_ours(self, response: httpx.Response) -> bool:
+        """Not some other process that holds the port (ours then fails to bind and exits)."""
+        body = response.json()
+        pid = body.get("pid") if isinstance(body, dict) else None
+        return pid is None or self.process is None or pid == self.process.pid
 
     def tail_log(self, lines: int = 20) -> str:
         try:

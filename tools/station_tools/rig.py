@@ -15,7 +15,7 @@ from pathlib import Path
 
 from station_protocol.ids import Layout
 from station_tools.central import register_station
-from station_tools.ports import free_port
+from station_tools.ports import free_ports
 from station_tools.processes import ServiceProcess
 
 SERVICES = ("verification", "billing", "faults", "central", "sync")
@@ -51,13 +51,14 @@ class Ports:
     @classmethod
     def free(cls, chargers: int) -> Ports:
         """Free loopback ports for everything (tests, several stations on one machine)."""
+        verification, billing, faults, sync, central, *collectors = free_ports(5 + chargers)
         return cls(
-            verification=free_port(),
-            billing=free_port(),
-            faults=free_port(),
-            sync=free_port(),
-            central=free_port(),
-            collectors=tuple(free_port() for _ in range(chargers)),
+            verification=verification,
+            billing=billing,
+            faults=faults,
+            sync=sync,
+            central=central,
+            collectors=tuple(collectors),
         )
 
     def of(self, service: str) -> int:

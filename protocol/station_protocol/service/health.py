@@ -6,6 +6,7 @@ a service is not ready while its broker connection is down, whatever else is fin
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter, Response
@@ -26,8 +27,10 @@ def health_router(
     router = APIRouter(tags=["health"])
 
     @router.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    async def health() -> dict[str, str | int]:
+        # The pid tells whoever started the process that it is this one answering, not an
+        # older one still holding the port.
+        return {"status": "ok", "pid": os.getpid()}
 
     @router.get("/ready")
     async def ready() -> JSONResponse:

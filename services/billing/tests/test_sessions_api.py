@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Any
 
@@ -70,7 +71,7 @@ async def test_bad_query_is_a_clear_client_error(billing: Any) -> None:
 
 
 async def test_health_ready_and_metrics(billing: Any) -> None:
-    assert (await billing.http.get("/health")).json() == {"status": "ok"}
+    assert (await billing.http.get("/health")).json() == {"status": "ok", "pid": os.getpid()}
     ready = await billing.http.get("/ready")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"broker": True, "database": True}

@@ -6,6 +6,7 @@ central runs off-site and speaks only HTTP, so it is ready when its database ans
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Response
@@ -19,8 +20,10 @@ def health_router(
     router = APIRouter(tags=["health"])
 
     @router.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    async def health() -> dict[str, str | int]:
+        # The pid tells whoever started the process that it is this one answering, not an
+        # older one still holding the port.
+        return {"status": "ok", "pid": os.getpid()}
 
     @router.get("/ready")
     async def ready() -> JSONResponse:

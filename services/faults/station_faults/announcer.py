@@ -7,16 +7,18 @@ reconciliation puts the broker back in step with the open episodes shortly after
 once the retained reports and statuses have been read again and have cleared what ended
 meanwhile.
 
-One lock per process serialises raise, clear, acknowledge and reconcile, so that a
-reconciliation never republishes a bulletin whose fault was cleared while it looked.
-Two replicas are kept apart by the database (see :mod:`.episodes`) and the next
-reconciliation.
+One lock per fault (source, code) serialises its raise, clear, acknowledgement and
+reconciliation, so that a reconciliation never republishes a bulletin whose fault was
+cleared while it looked; different faults go side by side, so that twelve piles falling
+silent at once do not each wait for the others' database writes. Two replicas are kept apart
+by the database (see :mod:`.episodes`) and the next reconciliation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -68,12 +70,15 @@ class FaultAnnouncer:
     metrics: FaultMetrics
     clock: Clock
     hold_down: timedelta
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = field(
+        default_factory=weakref.WeakValueDictionary
+    )
+    """A lock per fault while anyone holds or awaits it."""
     _reconnected: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def raise_fault(self, sighting: Sighting, due: datetime) -> FaultEpisode:
         """Announce a fault; ``due`` is when it should have been announced (for latency)."""
-        async with self._lock:
+        async with self._lock(sighting.source, sighting.code):
             result = await asyncio.to_thread(
                 self.store.raise_fault, sighting, self.clock(), self.hold_down
             )
@@ -96,7 +101,7 @@ class FaultAnnouncer:
     async def clear_fault(
         self, source: str, code: str, *, only_reason: str | None = None
     ) -> FaultEpisode | None:
-        async with self._lock:
+        async with self._lock(source, code):
             episode = await asyncio.to_thread(
                 self.store.clear_fault, source, code, self.clock(), only_reason=only_reason
             )
@@ -110,7 +115,10 @@ class FaultAnnouncer:
         return episode
 
     async def acknowledge(self, episode_id: str, who: str) -> FaultEpisode | None:
-        async with self._lock:
+        found = await asyncio.to_thread(self.store.get, episode_id)
+        if found is None:
+            return None
+        async with self._lock(found.source, found.code):
             episode = await asyncio.to_thread(self.store.acknowledge, episode_id, who, self.clock())
             if episode is not None and episode.cleared_at is None:
                 bulletin = bulletin_of(episode, self.catalogue)
@@ -121,18 +129,35 @@ class FaultAnnouncer:
         return episode
 
     async def reconcile(self) -> None:
-        """Make the retained bulletins on the broker match the open episodes."""
-        async with self._lock:
-            shown = self.board.snapshot()
-            episodes = await asyncio.to_thread(self.store.open_episodes)
-            wanted = {(e.source, e.code): bulletin_of(e, self.catalogue) for e in episodes}
-            for key, bulletin in wanted.items():
-                if bulletin is not None and shown.get(key) != bulletin:
-                    log.info("bulletin republished", extra={"source": key[0], "code": key[1]})
-                    await self._publish(bulletin)
-            for key in shown.keys() - wanted.keys():
-                log.info("stale bulletin withdrawn", extra={"source": key[0], "code": key[1]})
-                await self._withdraw(*key)
+        """Make the retained bulletins on the broker match the open episodes.
+
+        A first look over everything finds the faults that differ; each is then settled
+        under its own lock, from a fresh read, since it may have changed meanwhile.
+        """
+        shown = self.board.snapshot()
+        episodes = await asyncio.to_thread(self.store.open_episodes)
+        wanted = {(e.source, e.code): bulletin_of(e, self.catalogue) for e in episodes}
+        differ = {key for key, bulletin in wanted.items() if shown.get(key) != bulletin}
+        for key in sorted(differ | (shown.keys() - wanted.keys())):
+            async with self._lock(*key):
+                await self._settle(*key)
+
+    async def _settle(self, source: str, code: str) -> None:
+        episode = await asyncio.to_thread(self.store.open_episode, source, code)
+        bulletin = None if episode is None else bulletin_of(episode, self.catalogue)
+        shown = self.board.get(source, code)
+        if bulletin is not None and shown != bulletin:
+            log.info("bulletin republished", extra={"source": source, "code": code})
+            await self._publish(bulletin)
+        elif bulletin is None and shown is not None:
+            log.info("stale bulletin withdrawn", extra={"source": source, "code": code})
+            await self._withdraw(source, code)
+
+    def _lock(self, source: str, code: str) -> asyncio.Lock:
+        lock = self._locks.get((source, code))
+        if lock is None:
+            lock = self._locks[(source, code)] = asyncio.Lock()
+        return lock
 
     async def connected(self) -> None:
         """A bus hook: after each (re)connection the broker needs reconciling soon."""

@@ -150,6 +150,10 @@ class EpisodeStore:
             db.commit()
             return db.get(FaultEpisode, episode_id, populate_existing=True)
 
+    def open_episode(self, source: str, code: str) -> FaultEpisode | None:
+        with self._session() as db:
+            return _open_episode(db, source, code)
+
     def get(self, episode_id: str) -> FaultEpisode | None:
         with self._session() as db:
             return db.get(FaultEpisode, episode_id)

@@ -34,7 +34,7 @@ from station_faults.core.clock import Clock
 from station_faults.decoding import drop, read
 from station_faults.episodes import EpisodeStore, Sighting
 from station_faults.metrics import FaultMetrics, MessageKind
-from station_protocol.bus import Bus, Incoming
+from station_protocol.bus import Bus, Incoming, by_topic
 from station_protocol.catalogue import Catalogue
 from station_protocol.faults import FaultCode
 from station_protocol.messages import BreathAck, CollectorBreath, ServiceStatus
@@ -75,8 +75,11 @@ class CollectorLiveness:
     """When the broker link last came up, plus the allowance for collectors to rejoin."""
 
     def register(self) -> None:
-        self.bus.add_route(shared(SHARE_GROUP, StationTopics.collector_breaths()), self.on_breath)
-        self.bus.add_route(StationTopics.collector_statuses(), self.on_status)
+        # A lane per collector's topic: its breaths are answered without waiting for anyone
+        # else's database write.
+        breaths = shared(SHARE_GROUP, StationTopics.collector_breaths())
+        self.bus.add_route(breaths, self.on_breath, lane=by_topic)
+        self.bus.add_route(StationTopics.collector_statuses(), self.on_status, lane=by_topic)
         self.bus.on_connect(self.listening)
 
     async def listening(self) -> None:
@@ -110,8 +113,9 @@ class CollectorLiveness:
         if breath.charger != charger:
             drop(message, MessageKind.BREATH, "topic_mismatch", self.metrics)
             return
-        await self.bus.reply(message, BreathAck(charger=breath.charger, seq=breath.seq))
+        # Counted before it goes, so that whoever has the answer sees it counted.
         self.metrics.breaths_answered.labels(breath.charger).inc()
+        await self.bus.reply(message, BreathAck(charger=breath.charger, seq=breath.seq))
         self._arm(breath.charger, self.misses * breath.t1)
         await asyncio.to_thread(
             self.store.record_breath, breath.charger, breath.seq, breath.t1, self.clock()

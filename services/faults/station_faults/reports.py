@@ -22,7 +22,7 @@ from station_faults.announcer import FaultAnnouncer
 from station_faults.decoding import drop, read
 from station_faults.episodes import Sighting
 from station_faults.metrics import FaultMetrics, MessageKind
-from station_protocol.bus import Bus, Incoming
+from station_protocol.bus import Bus, Incoming, by_topic
 from station_protocol.catalogue import Catalogue
 from station_protocol.ids import charger_of, is_pile_id
 from station_protocol.messages import FaultReport, ServiceFaultReport
@@ -54,8 +54,12 @@ class ReportHandler:
     metrics: FaultMetrics
 
     def register(self) -> None:
-        self.bus.add_route(StationTopics.all_collector_faults(), self.on_collector_report)
-        self.bus.add_route(StationTopics.all_service_faults(), self.on_service_report)
+        # A lane per report topic: one (source, code) in order, different faults side by side.
+        for topics, handler in (
+            (StationTopics.all_collector_faults(), self.on_collector_report),
+            (StationTopics.all_service_faults(), self.on_service_report),
+        ):
+            self.bus.add_route(topics, handler, lane=by_topic)
 
     async def on_collector_report(self, message: Incoming) -> None:
         where = StationTopics.collector_fault_of_topic(message.topic)

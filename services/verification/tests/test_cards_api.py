@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -229,7 +230,7 @@ async def test_the_balance_is_the_sum_of_the_ledger(service: Any) -> None:
 
 
 async def test_health_and_readiness(service: Any) -> None:
-    assert (await service.http.get("/health")).json() == {"status": "ok"}
+    assert (await service.http.get("/health")).json() == {"status": "ok", "pid": os.getpid()}
     ready = await service.http.get("/ready")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"broker": True, "database": True}
