@@ -123,6 +123,28 @@ class ServiceFaultTopic:
     code: str
 
 
+def levels(topic_filter: str, topic: str) -> list[str] | None:
+    """The values of the ``+`` levels of ``topic_filter`` in ``topic``; ``None`` unless the
+    topic has exactly the filter's levels, each ``+`` a non-empty one. The one parser every
+    ``*_of_topic`` below is written with, so that they all refuse the same odd topics."""
+    wanted, parts = topic_filter.split("/"), topic.split("/")
+    if len(wanted) != len(parts):
+        return None
+    values = []
+    for want, part in zip(wanted, parts, strict=True):
+        if want == "+":
+            if not part:
+                return None
+            values.append(part)
+        elif want != part:
+            return None
+    return values
+
+
+def _pile(values: list[str] | None) -> str | None:
+    return values[0] if values and is_pile_id(values[0]) else None
+
+
 def shared(group: str, topic_filter: str) -> str:
     """An MQTT v5 shared subscription, so that replicas split the work instead of doubling it."""
     return f"$share/{group}/{topic_filter}"
@@ -181,16 +203,10 @@ class StationTopics:
     @staticmethod
     def collector_fault_of_topic(topic: str) -> CollectorFaultTopic | None:
         """The charger, source and code a ``collector_fault`` topic is about, if it is one."""
-        parts = topic.split("/")
-        root = STATION_ROOT.split("/")
-        if len(parts) != len(root) + 5 or parts[: len(root)] != root:
+        found = levels(StationTopics.collector_fault("+", "+", "+"), topic)
+        if found is None or not re.match(CHARGER_PATTERN, found[0]):
             return None
-        collectors, charger, faults, source, code = parts[len(root) :]
-        if collectors != "collectors" or faults != "faults":
-            return None
-        if not re.match(CHARGER_PATTERN, charger) or not source or not code:
-            return None
-        return CollectorFaultTopic(charger, source, code)
+        return CollectorFaultTopic(*found)
 
     @staticmethod
     def fault_bulletin(source: str, code: str) -> str:
@@ -204,13 +220,8 @@ class StationTopics:
     @staticmethod
     def bulletin_of_topic(topic: str) -> tuple[str, str] | None:
         """``(source, code)`` of a ``fault_bulletin`` topic, or ``None`` if it is not one."""
-        prefix = f"{STATION_ROOT}/faults/bulletins/"
-        if not topic.startswith(prefix):
-            return None
-        parts = topic[len(prefix) :].split("/")
-        if len(parts) != 2 or not all(parts):
-            return None
-        return parts[0], parts[1]
+        found = levels(StationTopics.fault_bulletins(), topic)
+        return None if found is None else (found[0], found[1])
 
     @staticmethod
     def service_statuses() -> str:
@@ -237,14 +248,8 @@ class StationTopics:
     @staticmethod
     def service_fault_of_topic(topic: str) -> ServiceFaultTopic | None:
         """The service, source and code a ``service_fault`` topic is about, if it is one."""
-        parts = topic.split("/")
-        root = STATION_ROOT.split("/")
-        if len(parts) != len(root) + 5 or parts[: len(root)] != root:
-            return None
-        services, service, faults, source, code = parts[len(root) :]
-        if services != "services" or faults != "faults" or not (service and source and code):
-            return None
-        return ServiceFaultTopic(service, source, code)
+        found = levels(StationTopics.service_fault("+", "+", "+"), topic)
+        return None if found is None else ServiceFaultTopic(*found)
 
     @staticmethod
     def replies(client_id: str) -> str:
@@ -276,11 +281,7 @@ class StationTopics:
 
     @staticmethod
     def pile_of_tariff_topic(topic: str) -> str | None:
-        prefix, suffix = f"{STATION_ROOT}/piles/", "/tariff"
-        if not (topic.startswith(prefix) and topic.endswith(suffix)):
-            return None
-        pile = topic[len(prefix) : -len(suffix)]
-        return pile if is_pile_id(pile) else None
+        return _pile(levels(StationTopics.pile_tariffs(), topic))
 
     @staticmethod
     def session_open_requests() -> str:
@@ -306,11 +307,7 @@ class StationTopics:
 
     @staticmethod
     def pile_of_meter_topic(topic: str) -> str | None:
-        prefix, suffix = f"{STATION_ROOT}/piles/", "/meter"
-        if not (topic.startswith(prefix) and topic.endswith(suffix)):
-            return None
-        pile = topic[len(prefix) : -len(suffix)]
-        return pile if is_pile_id(pile) else None
+        return _pile(levels(StationTopics.pile_meters(), topic))
 
     @staticmethod
     def pile_session(pile: str) -> str:
@@ -324,11 +321,7 @@ class StationTopics:
     @staticmethod
     def pile_of_session_topic(topic: str) -> str | None:
         """The pile a ``pile_session`` topic is about, or ``None`` if it is not one."""
-        prefix = f"{STATION_ROOT}/sessions/"
-        if not topic.startswith(prefix):
-            return None
-        rest = topic[len(prefix) :]
-        return rest if is_pile_id(rest) else None
+        return _pile(levels(StationTopics.pile_sessions(), topic))
 
 
 SIMULATOR_ROOT = "simulator/v1"
@@ -359,9 +352,4 @@ class SimulatorTopics:
     @staticmethod
     def pile_of_control_topic(topic: str) -> str | None:
         """The pile a ``pile_control`` topic is about, or ``None`` if it is not one."""
-        prefix = f"{SIMULATOR_ROOT}/piles/"
-        suffix = "/control"
-        if not (topic.startswith(prefix) and topic.endswith(suffix)):
-            return None
-        pile = topic[len(prefix) : -len(suffix)]
-        return pile if is_pile_id(pile) else None
+        return _pile(levels(SimulatorTopics.pile_controls(), topic))
