@@ -15,17 +15,18 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 import aiomqtt
 from pydantic import TypeAdapter, ValidationError
 
 from station_protocol.bus import BrokerAddress
-from station_protocol.ids import Layout, is_pile_id
+from station_protocol.ids import Layout
 from station_protocol.simulator import PileControl, PileControlCommand
 from station_protocol.topics import Z2M_ROOT
 from station_protocol.zigbee import CardUid, ChargePointErrorCode, OnlineState
+from station_tools.arguments import broker_arg, layout_arg, number_arg, pile_arg
 from station_tools.launcher import Launcher, StationPlan
 from station_tools.simulator.control import send_control, simulator_status
 from station_tools.station_file import StationFile, pid_alive
@@ -38,64 +39,30 @@ DEFAULT_WATCH = 2.0
 # -- argument types: a bad value is a clear message and exit code 2 ---------------------------
 
 
-def layout_arg(text: str) -> Layout:
-    try:
-        return Layout.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def broker_arg(text: str) -> BrokerAddress:
-    try:
-        return BrokerAddress.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def seconds_arg(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value < 1e6:
-        raise argparse.ArgumentTypeError(f"seconds must be more than 0, got {text!r}")
-    return value
-
-
-def watch_arg(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"watch must be 0..3600 seconds, got {text!r}")
-    return value
-
-
-def speedup_arg(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value.is_finite() or value <= 0:
-        raise argparse.ArgumentTypeError(f"speedup must be a positive number, got {text!r}")
-    return value
-
-
-def port_offset_arg(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 0 <= value <= 50000:
-        raise argparse.ArgumentTypeError(f"port offset must be 0..50000, got {text!r}")
-    return value
-
-
-def pile_arg(text: str) -> str:
-    if not is_pile_id(text):
-        raise argparse.ArgumentTypeError(f"a pile is c<i>-p<jj> (for example c1-p01), got {text!r}")
-    return text
+seconds_arg = number_arg(
+    float,
+    lambda value: 0 < value < 1e6,
+    unreadable="not a number of seconds",
+    refused="seconds must be more than 0",
+)
+watch_arg = number_arg(
+    float,
+    lambda value: 0 <= value <= 3600,
+    unreadable="not a number of seconds",
+    refused="watch must be 0..3600 seconds",
+)
+speedup_arg = number_arg(
+    Decimal,
+    lambda value: value > 0,
+    unreadable="not a number",
+    refused="speedup must be a positive number",
+)
+port_offset_arg = number_arg(
+    int,
+    lambda value: 0 <= value <= 50000,
+    unreadable="not a whole number",
+    refused="port offset must be 0..50000",
+)
 
 
 def card_arg(text: str) -> str:

@@ -13,7 +13,7 @@ import signal
 import sys
 import uuid
 from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from station_protocol.bus import BrokerAddress
 from station_protocol.ids import Layout
 from station_protocol.logs import configure_logging
+from station_tools.arguments import broker_arg, layout_arg, number_arg
 from station_tools.simulator.control import RemoteControl
 from station_tools.simulator.settings import SimulatorSettings
 from station_tools.simulator.station import Simulator
@@ -28,38 +29,12 @@ from station_tools.simulator.station import Simulator
 log = logging.getLogger("station.simulator")
 
 
-def _layout(text: str) -> str:
-    try:
-        return str(Layout.parse(text))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _broker(text: str) -> str:
-    try:
-        return str(BrokerAddress.parse(text))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value.is_finite() or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
-
-
-def _reading(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value.is_finite() or value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
-    return value
+_positive = number_arg(
+    Decimal, lambda value: value > 0, unreadable="not a number", refused="must be a positive number"
+)
+_reading = number_arg(
+    Decimal, lambda value: value >= 0, unreadable="not a number", refused="must be 0 or more"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulated charging piles behind one Zigbee2MQTT per charger. "
         "Every option may also come from STATION_SIMULATOR_<OPTION>.",
     )
-    parser.add_argument("--broker", type=_broker, help="mqtt://HOST:PORT")
-    parser.add_argument("--layout", type=_layout, help="NxM chargers x piles (default 4x12)")
+    parser.add_argument("--broker", type=broker_arg, help="mqtt://HOST:PORT")
+    parser.add_argument("--layout", type=layout_arg, help="NxM chargers x piles (default 4x12)")
     parser.add_argument("--speedup", type=_positive, help="simulated seconds per real second")
     parser.add_argument("--power", type=_positive, help="kW a charging pile draws (default 7.0)")
     parser.add_argument(
@@ -90,6 +65,9 @@ def settings_from(argv: Sequence[str] | None) -> SimulatorSettings:
     given: dict[str, Any] = {k: v for k, v in vars(args).items() if v is not None}
     if "meter_interval" in given:
         given["meter_interval"] = float(given["meter_interval"])
+    for text in ("broker", "layout"):  # the settings hold them as written, checked above
+        if text in given:
+            given[text] = str(given[text])
     return SimulatorSettings(**given)
 
 
