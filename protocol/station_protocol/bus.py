@@ -47,6 +47,8 @@ from station_protocol.topics import StationTopics, unshare
 from station_protocol.zigbee import OnlineState
 
 log = logging.getLogger("station.bus")
+PENDING_CALLS_WARNING = 500
+"""aiomqtt logs a warning above this many publishes waiting for their acknowledgement."""
 JITTER = (0.5, 1.5)
 """Each wait between reconnection tries is the backoff delay times a random factor in here,
 so that clients cut off together do not all come back in the same instant."""
@@ -353,7 +355,7 @@ class Bus:
             qos=1,
             retain=True,
         )
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             options.broker.host,
             options.broker.port,
             identifier=options.client_id,
@@ -368,6 +370,9 @@ class Bus:
             # Bulletins and breaths are small and late ones are wrong: no Nagle delay.
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
+        # A whole station's bulletins or breaths at once is normal here, not worth a warning.
+        client.pending_calls_threshold = PENDING_CALLS_WARNING
+        return client
 
     async def _on_connect(self, client: aiomqtt.Client) -> None:
         await client.subscribe(self.reply_topic, qos=1)

@@ -12,11 +12,14 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
 import httpx
+
+from station_tools.ports import free_port
 
 
 @dataclass
@@ -31,6 +34,34 @@ class ServiceProcess:
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     _log: object = field(default=None, repr=False)
+
+    @classmethod
+    def station_service(
+        cls, service: str, *, broker: str, work: Path, **settings: str
+    ) -> ServiceProcess:
+        """A station service alone on a free port, configured by its environment as a
+        container is; data in ``work/<service>``, logs in ``work/logs``.
+
+        Healthy means ready (subscribed on the broker), so that a request sent next finds
+        it listening.
+        """
+        port = free_port()
+        prefix = f"STATION_{service.upper()}_"
+        given = {"broker": broker, "port": str(port), "data_dir": str(work / service)}
+        given["client_id"] = f"{service}-{uuid.uuid4().hex[:8]}"
+        return cls(
+            name=service,
+            module=f"station_{service}",
+            env={f"{prefix}{key.upper()}": value for key, value in {**given, **settings}.items()},
+            log_dir=work / "logs",
+            health_url=f"http://127.0.0.1:{port}/ready",
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The service's HTTP root."""
+        assert self.health_url is not None
+        return self.health_url.rsplit("/", 1)[0]
 
     @property
     def log_file(self) -> Path:

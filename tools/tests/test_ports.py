@@ -16,4 +16,3 @@ def test_ports_are_distinct_bindable_and_below_the_ephemeral_range() -> None:
     for port in ports:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind(("127.0.0.1", port))
-

@@ -43,7 +43,7 @@ def health_router(
                 results[name] = False
         ok = all(results.values())
         return JSONResponse(
-            {"status": "ready" if ok else "unavailable", "checks": results},
+            {"status": "ready" if ok else "unavailable", "checks": results, "pid": os.getpid()},
             status_code=200 if ok else 503,
         )
 

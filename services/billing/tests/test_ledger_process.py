@@ -8,7 +8,6 @@ and the card's balance is the sum of its ledger.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -17,67 +16,30 @@ from typing import Any
 import httpx
 
 from station_tools.mosquitto import Mosquitto
-from station_tools.ports import free_port
 from station_tools.processes import ServiceProcess
-
-
-def service(name: str, tmp_path: Path, broker: Mosquitto, extra: dict[str, str]) -> ServiceProcess:
-    port = free_port()
-    prefix = f"STATION_{name.upper()}_"
-    env = {
-        f"{prefix}BROKER": broker.url,
-        f"{prefix}PORT": str(port),
-        f"{prefix}DATA_DIR": str(tmp_path / name),
-        f"{prefix}CLIENT_ID": f"{name}-{uuid.uuid4().hex[:6]}",
-        **{f"{prefix}{key}": value for key, value in extra.items()},
-    }
-    return ServiceProcess(
-        name=name,
-        module=f"station_{name}",
-        env=env,
-        log_dir=tmp_path / "logs",
-        health_url=f"http://127.0.0.1:{port}/health",
-    )
-
-
-def ready(process: ServiceProcess) -> None:
-    """Started, and subscribed on the broker (ready), so no request finds nobody."""
-    process.start(wait=30)
-    assert process.health_url is not None
-    url = process.health_url.replace("/health", "/ready")
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=0.5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{process.name} never ready: {process.tail_log()}")
-
-
-def base(process: ServiceProcess) -> str:
-    assert process.health_url is not None
-    return process.health_url.removesuffix("/health")
 
 
 async def test_each_session_is_debited_once_through_kills_and_redeliveries(
     own_mosquitto: Mosquitto, tmp_path: Path, collector_for: Any, new_pile: Any
 ) -> None:
-    verification = service("verification", tmp_path, own_mosquitto, {})
-    billing = service(
+    verification = ServiceProcess.station_service(
+        "verification", broker=own_mosquitto.url, work=tmp_path
+    )
+    billing = ServiceProcess.station_service(
         "billing",
-        tmp_path,
-        own_mosquitto,
-        {"DEBIT_TIMEOUT": "1", "DEBIT_RETRY_INTERVAL": "0.3", "BALANCE_TIMEOUT": "1"},
+        broker=own_mosquitto.url,
+        work=tmp_path,
+        debit_timeout="1",
+        debit_retry_interval="0.3",
+        balance_timeout="1",
     )
     sessions = [(new_pile(), str(uuid.uuid4())) for _ in range(6)]
     try:
         await asyncio.gather(
-            asyncio.to_thread(ready, verification), asyncio.to_thread(ready, billing)
+            asyncio.to_thread(verification.start), asyncio.to_thread(billing.start)
         )
         async with (
-            httpx.AsyncClient(base_url=base(verification)) as cards,
+            httpx.AsyncClient(base_url=verification.base_url) as cards,
             collector_for(own_mosquitto.url) as collector,
         ):
             issued = await cards.post(
@@ -103,7 +65,7 @@ async def test_each_session_is_debited_once_through_kills_and_redeliveries(
             await asyncio.gather(checkout(2), checkout(3))
             billing.kill()
             await asyncio.gather(
-                asyncio.to_thread(ready, billing), asyncio.to_thread(ready, verification)
+                asyncio.to_thread(billing.start), asyncio.to_thread(verification.start)
             )
             await asyncio.gather(checkout(4), checkout(5))
 
@@ -120,7 +82,7 @@ async def test_each_session_is_debited_once_through_kills_and_redeliveries(
                 assert asyncio.get_running_loop().time() < deadline, body
                 await asyncio.sleep(0.2)
 
-            async with httpx.AsyncClient(base_url=base(billing)) as records:
+            async with httpx.AsyncClient(base_url=billing.base_url) as records:
                 totals = {
                     session: Decimal(
                         (await records.get(f"/api/v1/sessions/{session}")).json()["total_cost"][

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -12,48 +11,18 @@ from typing import Any
 import httpx
 
 from station_tools.mosquitto import Mosquitto
-from station_tools.ports import free_port
 from station_tools.processes import ServiceProcess
-
-
-def wait_ready(base: str, timeout: float = 20.0) -> None:
-    """Ready means subscribed on the broker: a request sent earlier would find nobody."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/ready", timeout=0.5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"billing not ready at {base}")
-
-
-def start(service: ServiceProcess, base: str) -> None:
-    service.start(wait=30)
-    wait_ready(base)
 
 
 async def test_records_survive_a_kill_and_billing_resumes(
     own_mosquitto: Mosquitto, tmp_path: Path, new_pile: Any, collector_for: Any, ledger_for: Any
 ) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    service = ServiceProcess(
-        name="billing",
-        module="station_billing",
-        env={
-            "STATION_BILLING_BROKER": own_mosquitto.url,
-            "STATION_BILLING_PORT": str(port),
-            "STATION_BILLING_DATA_DIR": str(tmp_path / "data"),
-        },
-        log_dir=tmp_path / "logs",
-        health_url=f"{base}/health",
-    )
+    service = ServiceProcess.station_service("billing", broker=own_mosquitto.url, work=tmp_path)
+    base = service.base_url
     done, ongoing = str(uuid.uuid4()), str(uuid.uuid4())
     pile, other_pile = new_pile(), new_pile()
     try:
-        await asyncio.to_thread(start, service, base)
+        await asyncio.to_thread(service.start)
         async with collector_for(own_mosquitto.url) as collector, ledger_for(own_mosquitto.url):
             assert (await collector.open(done, pile, "CARD-1", meter_start="100.25")).opened
             before = await collector.checkout(done, pile, meter_stop="112.595")
@@ -61,7 +30,7 @@ async def test_records_survive_a_kill_and_billing_resumes(
             assert (await collector.open(ongoing, other_pile, "CARD-2", "7")).opened
 
             service.kill()
-            await asyncio.to_thread(start, service, base)
+            await asyncio.to_thread(service.start)
 
             async with httpx.AsyncClient(base_url=base) as http:
                 record = (await http.get(f"/api/v1/sessions/{done}")).json()

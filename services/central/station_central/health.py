@@ -32,7 +32,11 @@ def health_router(
         except Exception:
             ok = False
         return JSONResponse(
-            {"status": "ready" if ok else "unavailable", "checks": {"database": ok}},
+            {
+                "status": "ready" if ok else "unavailable",
+                "checks": {"database": ok},
+                "pid": os.getpid(),
+            },
             status_code=200 if ok else 503,
         )
 

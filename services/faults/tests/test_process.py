@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,49 +12,19 @@ import pytest
 
 from station_protocol.zigbee import OnlineState
 from station_tools.mosquitto import Mosquitto
-from station_tools.ports import free_port
 from station_tools.processes import ServiceProcess
 
 T1 = 0.2
 
 
-def wait_ready(base: str, timeout: float = 20.0) -> None:
-    """Ready means subscribed on the broker: a report sent earlier is retained anyway."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/ready", timeout=0.5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"faults not ready at {base}")
-
-
-def start(service: ServiceProcess, base: str) -> None:
-    service.start(wait=30)
-    wait_ready(base)
-
-
 @pytest.fixture
 def faults_process(own_mosquitto: Mosquitto, tmp_path: Path) -> Any:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    service = ServiceProcess(
-        name="faults",
-        module="station_faults",
-        env={
-            "STATION_FAULTS_BROKER": own_mosquitto.url,
-            "STATION_FAULTS_PORT": str(port),
-            "STATION_FAULTS_DATA_DIR": str(tmp_path / "data"),
-            "STATION_FAULTS_LAYOUT": "2x4",
-        },
-        log_dir=tmp_path / "logs",
-        health_url=f"{base}/health",
+    service = ServiceProcess.station_service(
+        "faults", broker=own_mosquitto.url, work=tmp_path, layout="2x4"
     )
     try:
-        start(service, base)
-        yield service, base
+        service.start()
+        yield service, service.base_url
     finally:
         service.stop()
 
@@ -106,7 +75,7 @@ async def test_the_service_announces_clears_watches_collectors_and_survives_a_ki
     before = await board.shown("c2-p03", "pile_high_temperature")
 
     service.kill()
-    await asyncio.to_thread(start, service, base)
+    await asyncio.to_thread(service.start)
 
     async with httpx.AsyncClient(base_url=base, timeout=5) as http:
         active = {(f["source"], f["code"]): f for f in (await http.get("/api/v1/faults")).json()}

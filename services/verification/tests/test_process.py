@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,25 +11,12 @@ import pytest
 
 from station_protocol.messages import VerificationResult
 from station_tools.mosquitto import Mosquitto
-from station_tools.ports import free_port
 from station_tools.processes import ServiceProcess
 
 
 @pytest.fixture
 def verification_process(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[ServiceProcess]:
-    port = free_port()
-    process = ServiceProcess(
-        name="verification",
-        module="station_verification",
-        env={
-            "STATION_VERIFICATION_BROKER": mosquitto.url,
-            "STATION_VERIFICATION_PORT": str(port),
-            "STATION_VERIFICATION_DATA_DIR": str(tmp_path / "data"),
-            "STATION_VERIFICATION_CLIENT_ID": f"verification-{uuid.uuid4().hex[:8]}",
-        },
-        log_dir=tmp_path / "logs",
-        health_url=f"http://127.0.0.1:{port}/health",
-    )
+    process = ServiceProcess.station_service("verification", broker=mosquitto.url, work=tmp_path)
     with process:
         yield process
 
@@ -38,8 +24,7 @@ def verification_process(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Servi
 async def test_the_process_verifies_a_card_over_the_bus_and_keeps_it_across_restarts(
     verification_process: ServiceProcess, verify: Any, poll: Any, tmp_path: Path
 ) -> None:
-    assert verification_process.health_url is not None
-    base = verification_process.health_url.removesuffix("/health")
+    base = verification_process.base_url
     async with httpx.AsyncClient(base_url=base) as http:
 
         async def ready() -> bool:
@@ -63,6 +48,6 @@ async def test_the_process_verifies_a_card_over_the_bus_and_keeps_it_across_rest
         assert (await verify("04:AB:CD", "c1-p03", "s-process")).result == "accepted"
         metrics = (await http.get("/metrics")).text
     assert 'station_verification_verifications_total{result="already_charging"} 1.0' in metrics
-    assert (tmp_path / "data" / "verification.db").exists()
+    assert (tmp_path / "verification" / "verification.db").exists()
     logged = verification_process.log_file.read_text()
     assert '"card_uid": "04:AB:CD"' in logged
