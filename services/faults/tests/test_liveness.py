@@ -130,7 +130,8 @@ async def test_bad_breaths_are_counted_and_dropped(
     await station.bus.publish(StationTopics.collector_breath("c1"), wrong_charger)
 
     async def dropped() -> bool:
-        return await faults.metric("station_faults_dropped_messages_total", kind="breath") == 2
+        count = await faults.metric("station_faults_dropped_messages_total", kind="breath")
+        return bool(count == 2)
 
     await eventually(dropped, what="two breaths dropped")
     assert (await station.breathe("c1", 7, T1)).seq == 7
