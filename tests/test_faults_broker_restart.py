@@ -104,8 +104,13 @@ async def test_a_broker_restart_leaves_no_fault_behind_and_charging_goes_on(
     await every_pile_back(station, timeout=20)
     # Settled: past every pile and collector deadline, and a few reconciliations later.
     await asyncio.sleep(MISSES * T1 + 2 * RECONCILE)
-    assert bulletins.shown() == {}
-    assert await active_faults(faults_api) == []
+
+    # A last will of a connection the broker was holding as it went down may still come in
+    # now (a bridge's, a collector's); what it says is overruled within a breath or two.
+    async def nothing_shown() -> bool:
+        return bulletins.shown() == {} and await active_faults(faults_api) == []
+
+    await until(nothing_shown, timeout=10)
 
     # Nobody blamed the broker's absence on a pile, or on a collector's silence.
     went_up = [event for event in bulletins.news_since(mark) if event.bulletin is not None]

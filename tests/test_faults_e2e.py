@@ -96,6 +96,14 @@ async def publish_availability(broker: Mosquitto, pile: str, state: OnlineState)
         )
 
 
+async def publish_bridge_state(broker: Mosquitto, charger: str, state: OnlineState) -> None:
+    """What a Zigbee2MQTT bridge's last will (or its start) publishes (retained)."""
+    topics = ZigbeeTopics.for_charger(charger)
+    async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+        payload = encode(BridgeState(state=state))
+        await client.publish(topics.bridge_state, payload, qos=1, retain=True)
+
+
 async def collector_status_goes(broker: Mosquitto, charger: str, state: OnlineState) -> None:
     """Wait until the collector's retained status (its last will when it dies) says ``state``."""
     async with aiomqtt.Client(
@@ -193,6 +201,25 @@ async def test_a_dead_zigbee2mqtt_bridge_is_one_bulletin_for_its_charger_not_one
     await asyncio.sleep(MISSES * T1)  # a pile deadline that survived the outage would fire now
     assert bulletins.keys_since(mark) == {("c2", BRIDGE_OFFLINE)}
     await assert_undisturbed(piles, billing, driver, PRICE)
+
+
+async def test_a_late_bridge_will_is_overruled_by_the_piles_answering_through_it(
+    piles: Simulator,
+    station: StationRig,
+    station_broker: Mosquitto,
+    bulletins: BulletinFeed,
+) -> None:
+    """A last will of an earlier connection of the bridge, delivered while the bridge is
+    back (it happens around a broker restart): the piles' answers come through the bridge,
+    so it is online; the charger is not left out of service."""
+    mark = bulletins.mark()
+    await publish_bridge_state(station_broker, "c2", OnlineState.OFFLINE)
+    await bulletins.raised("c2", BRIDGE_OFFLINE, after=mark)
+    await bulletins.withdrawn("c2", BRIDGE_OFFLINE, after=mark)
+    await every_pile_back(station)
+    assert bulletins.keys_since(mark) == {("c2", BRIDGE_OFFLINE)}
+    # What Zigbee2MQTT says when it next connects: the broker's retained state is right again.
+    await publish_bridge_state(station_broker, "c2", OnlineState.ONLINE)
 
 
 async def test_a_killed_collector_is_seen_by_its_last_will_and_cleared_when_it_returns(

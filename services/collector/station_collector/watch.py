@@ -168,11 +168,21 @@ class Watch:
         Zigbee2MQTT sends a device's whole cached state with every message, so a plug or a
         meter reading repeats the last ``breath_ack``: only an answer to a breath we sent
         recently, and not the one we already had, counts.
+
+        Such an answer came through the charger's Zigbee2MQTT, so its bridge is online, whatever
+        its retained state says: a last will of an earlier connection of the bridge, delivered
+        late (around a broker restart), must not keep the whole charger down.
         """
         pile = self.piles.get(pile_id)
         sent = self.sent.get(seq)
         if pile is None or sent is None or seq == pile.last_seq:
             return
+        if not self.bridge_online:
+            log.warning(
+                "a pile answered through a bridge said to be offline: the bridge is online",
+                extra={"collector": self.charger, "pile_id": pile_id},
+            )
+            self.bridge(True)
         pile.last_seq = seq
         loop = asyncio.get_running_loop()
         now = loop.time()
