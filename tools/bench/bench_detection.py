@@ -333,7 +333,8 @@ class CollectorBench:
                 event = await self.feed.raised(charger, OFFLINE, after=mark, timeout=30)
                 kind.latencies.append(event.at - started)
                 reason = event.bulletin.detail.get("reason", "?") if event.bulletin else "?"
-                self.reasons[reason] = self.reasons.get(reason, 0) + 1
+                said = f"{kind.name.split(' (')[0].strip()}: {reason}"
+                self.reasons[said] = self.reasons.get(said, 0) + 1
                 if kind.over(event.at - started):
                     kind.notes.append(
                         f"over the bound: {charger} {event.at - started:.3f} s by {reason}, "
@@ -529,7 +530,7 @@ def report(
         f"{plan.hangs_per_collector} per collector, the {collectors} side by side; a kill "
         f"never while another collector starts or dies) ({seconds[1]:.0f} s)"
     )
-    print(f"hung collectors were announced by: {dict(sorted(reasons.items()))}")
+    print(f"collector bulletins said why: {dict(sorted(reasons.items()))}")
     print(f"other bulletins during the collector disconnects (should be none): {spurious}")
     for kind in kinds:
         for note in kind.notes[:5]:

@@ -71,6 +71,8 @@ class CollectorLiveness:
     """Chargers that breathed since this process started."""
     _raised: set[str] = field(default_factory=set)
     """Chargers this process said are offline, whether or not the bulletin reached the broker."""
+    _online_at: dict[str, datetime] = field(default_factory=dict)
+    """When each collector's status last said ``online``: a new life, to be heard from anew."""
     _listening_since: datetime | None = None
     """When the broker link last came up, plus the allowance for collectors to rejoin."""
 
@@ -147,7 +149,11 @@ class CollectorLiveness:
             link = await asyncio.to_thread(self.store.link, charger)
             if link is None or charger in self._timers:
                 return  # a breath came while we looked
-            heard_from = max(link.last_breath_at, self._listening_since or link.last_breath_at)
+            heard_from = max(
+                link.last_breath_at,
+                self._listening_since or link.last_breath_at,
+                self._online_at.get(charger, link.last_breath_at),
+            )
             deadline = heard_from + timedelta(seconds=self.misses * link.t1)
             now = self.clock()
             if deadline - now > EARLY:
@@ -176,15 +182,15 @@ class CollectorLiveness:
             log.exception("breath check failed", extra={"charger": charger})
 
     async def _expect_breaths(self, charger: str) -> None:
-        """A collector whose connection is up must breathe: watch it from now on.
+        """A collector whose connection is (back) up must breathe: watch it from now on.
 
         Even before its first breath: one that hangs right after (re)connecting would
-        otherwise be seen only by its last will, at 1.5 x keep-alive and later.
+        otherwise be seen only by its last will, at 1.5 x keep-alive and later. From now, not
+        from the deadline its earlier life left: a restarted collector has ``misses x T1``
+        to breathe, and is not called silent a moment after it said it is back.
         """
-        if charger in self._timers:
-            return
         link = await asyncio.to_thread(self.store.link, charger)
-        if link is not None and charger not in self._timers:
+        if link is not None:
             self._arm(charger, self.misses * link.t1)
 
     # ------------------------------------------------------------------ last will
@@ -201,6 +207,7 @@ class CollectorLiveness:
             return
         if status.state is OnlineState.ONLINE:
             # Only the fault its last will raised: missed breaths clear at the next breath.
+            self._online_at[charger] = self.clock()
             await self.announcer.clear_fault(charger, OFFLINE, only_reason=BY_LAST_WILL)
             await self._expect_breaths(charger)
             return

@@ -122,6 +122,26 @@ async def test_a_collector_back_online_that_never_breathes_is_missed(
     assert bulletin.detail["last_seq"] == "2"
 
 
+async def test_a_restarted_collector_has_its_whole_grace_from_coming_back(
+    faults: Any, station: Any, board: Any
+) -> None:
+    """The deadline its earlier life left passes before the new life's first breath; that
+    is not silence: the new life has misses x T1 from the moment it said it is back."""
+    t1 = 1.0  # slow breaths here, for wide margins: deadlines 3 s after
+    await station.breathe("c3", 1, t1)
+    await station.status("c3", OnlineState.OFFLINE)  # killed: its last will
+    await board.shown("c3", "collector_offline", timeout=2)
+    await asyncio.sleep(1.5)
+    await station.status("c3", OnlineState.ONLINE)  # restarted: its new deadline is 3 s on
+    await board.withdrawn("c3", "collector_offline", timeout=2)
+    await asyncio.sleep(2.0)  # past the old deadline, well before the new one
+    await station.breathe("c3", 1, t1)  # the new life's first breath
+    await asyncio.sleep(0.3)
+
+    said = [m.detail["reason"] for m in board.messages("c3", "collector_offline") if m]
+    assert said == ["last_will"]
+
+
 async def test_bad_breaths_are_counted_and_dropped(
     faults: Any, station: Any, eventually: Any
 ) -> None:
