@@ -63,6 +63,11 @@ class PileWatch:
     def down(self) -> bool:
         return self.breath_missing or self.zigbee_offline
 
+    @property
+    def answered(self) -> bool:
+        """Has it answered a breath of this collector's? Until then it is not known to be up."""
+        return self.last_seq is not None
+
 
 @dataclass
 class Watch:
@@ -99,8 +104,16 @@ class Watch:
         return self.misses * self.t1
 
     def is_up(self, pile_id: str) -> bool:
+        """Answers breath frames: it has answered, none is overdue, and its bridge is online.
+
+        A pile this collector has not heard yet (just started, or the piles came up later)
+        is not up: a charge never starts on a pile that may be dead.
+        """
         pile = self.piles.get(pile_id)
-        return pile is not None and not pile.down and self.bridge_online
+        return pile is not None and self._up(pile)
+
+    def _up(self, pile: PileWatch) -> bool:
+        return pile.answered and not pile.down and self.bridge_online
 
     # -- the breath loop -------------------------------------------------------------------
 
@@ -177,6 +190,7 @@ class Watch:
         sent = self.sent.get(seq)
         if pile is None or sent is None or seq == pile.last_seq:
             return
+        first = not pile.answered
         if not self.bridge_online:
             log.warning(
                 "a pile answered through a bridge said to be offline: the bridge is online",
@@ -194,6 +208,8 @@ class Watch:
         if pile.down:
             pile.breath_missing = pile.zigbee_offline = False
             self._changed(pile)
+        elif first:
+            self._gauge(pile)
 
     def availability(self, pile_id: str, online: bool) -> None:
         pile = self.piles.get(pile_id)
@@ -257,8 +273,7 @@ class Watch:
             self.spawn(self.board.clear_fault(pile.pile_id, FaultCode.PILE_UNREACHABLE))
 
     def _gauge(self, pile: PileWatch) -> None:
-        up = 0 if pile.down or not self.bridge_online else 1
-        self.metrics.pile_up.labels(self.charger, pile.pile_id).set(up)
+        self.metrics.pile_up.labels(self.charger, pile.pile_id).set(1 if self._up(pile) else 0)
 
     def _suspend(self) -> None:
         if self.suspended:
