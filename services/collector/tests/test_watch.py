@@ -33,8 +33,10 @@ def options(broker: Mosquitto, client_id: str, service: str) -> BusOptions:
 
 
 @asynccontextmanager
-async def watching(broker: Mosquitto, rejoin: float) -> AsyncIterator[Watch]:
-    """A collector's watch of charger c1 (no piles), breathing every T1 from now on."""
+async def watching(
+    broker: Mosquitto, rejoin: float, piles: tuple[str, ...] = ()
+) -> AsyncIterator[Watch]:
+    """A collector's watch of charger c1 and ``piles``, breathing every T1 from now on."""
     tasks: set[asyncio.Task[object]] = set()
 
     def spawn(coroutine: Coroutine[Any, Any, object]) -> None:
@@ -45,7 +47,7 @@ async def watching(broker: Mosquitto, rejoin: float) -> AsyncIterator[Watch]:
     async with Bus(options(broker, "collector-c1", "collector")) as bus:
         await bus.wait_connected(5)
         watch = Watch.of(
-            [],
+            list(piles),
             charger="c1",
             t1=T1,
             misses=MISSES,
@@ -126,3 +128,26 @@ async def test_a_local_server_that_stays_away_is_reported_after_the_allowance(
         assert await until_unreachable(watch, timeout=10.0)
         report = watch.board.active[("c1", UNREACHABLE.value)]
         assert report.detail == {"misses": "3", "t1": "0.1"}
+
+
+def shown_up(watch: Watch, pile: str) -> float:
+    """The ``station_collector_pile_up`` gauge of ``pile``, as Prometheus would scrape it."""
+    [family] = watch.metrics.pile_up.collect()
+    wanted = {"charger": watch.charger, "pile": pile}
+    return next(sample.value for sample in family.samples if sample.labels == wanted)
+
+
+async def test_a_pile_is_up_only_once_it_has_answered(mosquitto: Mosquitto) -> None:
+    """Before its first answer a pile is not known to be alive: no charge may start on it."""
+    async with watching(mosquitto, rejoin=0.0, piles=("c1-p01",)) as watch:
+        for _ in range(20):
+            if watch.seq:
+                break
+            await asyncio.sleep(T1 / 2)
+        assert not watch.is_up("c1-p01")
+        assert shown_up(watch, "c1-p01") == 0
+
+        watch.acked("c1-p01", watch.seq)  # what a pile_state with this breath_ack says
+
+        assert watch.is_up("c1-p01")
+        assert shown_up(watch, "c1-p01") == 1
