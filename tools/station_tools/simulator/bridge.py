@@ -108,6 +108,7 @@ class Bridge:
         if client is not None and self.online:
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 await asyncio.wait_for(self._publish_bridge_state(client, OnlineState.OFFLINE), 2)
+        self._killed = True  # down until start(): the connection loop must not come back
         await self._end_task(grace=0.0)
 
     async def kill(self) -> None:
@@ -127,15 +128,26 @@ class Bridge:
         log.info("bridge killed", extra={"charger": self.charger})
 
     async def _end_task(self, grace: float) -> None:
+        """End the connection task, however it takes its cancellation.
+
+        Cancelled again until it is done: on Python 3.11 a ``wait_for`` inside aiomqtt can
+        swallow a cancellation that meets its timeout, and the task would go on reconnecting
+        (``_killed`` also stops that loop), leaving whoever awaits it waiting for ever.
+        """
         task, self._task = self._task, None
         if task is None:
             return
         if grace:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(task), grace)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-            await task
+        while not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=1.0)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning(
+                "bridge ended with an error",
+                extra={"charger": self.charger, "error": str(task.exception())},
+            )
 
     async def publish_state(self, pile: SimulatedPile, swiped_card: str | None = None) -> bool:
         """Publish the pile's full state; ``False`` if its radio or the bridge is down."""
