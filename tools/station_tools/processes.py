@@ -37,18 +37,33 @@ class ServiceProcess:
 
     @classmethod
     def station_service(
-        cls, service: str, *, broker: str, work: Path, **settings: str
+        cls,
+        service: str,
+        *,
+        broker: str,
+        work: Path,
+        port: int | None = None,
+        data_dir: Path | None = None,
+        own_client_id: bool = True,
+        **settings: str,
     ) -> ServiceProcess:
-        """A station service alone on a free port, configured by its environment as a
-        container is; data in ``work/<service>``, logs in ``work/logs``.
+        """A station service configured by its environment as a container is: on ``port``
+        (a free one by default), data in ``data_dir`` (``work/<service>``), logs in
+        ``work/logs``. ``own_client_id``: a client id of its own, so that it never takes
+        over the connection of another instance on a shared broker.
 
         Healthy means ready (subscribed on the broker), so that a request sent next finds
         it listening.
         """
-        port = free_port()
+        port = port if port is not None else free_port()
         prefix = f"STATION_{service.upper()}_"
-        given = {"broker": broker, "port": str(port), "data_dir": str(work / service)}
-        given["client_id"] = f"{service}-{uuid.uuid4().hex[:8]}"
+        given = {
+            "broker": broker,
+            "port": str(port),
+            "data_dir": str((data_dir or work / service).resolve()),
+        }
+        if own_client_id:
+            given["client_id"] = f"{service}-{uuid.uuid4().hex[:8]}"
         return cls(
             name=service,
             module=f"station_{service}",

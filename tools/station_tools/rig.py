@@ -151,21 +151,14 @@ class StationRig:
         port: int | None = None,
         data: Path | None = None,
     ) -> ServiceProcess:
-        prefix = f"STATION_{name.upper()}_"
-        port = port if port is not None else self.ports.of(name)
-        values = {
-            "broker": self.broker_url,
-            "port": str(port),
-            "data_dir": str((data or self.data_dir / name).resolve()),
-            **settings,
-            **self.env.get(name, {}),
-        }
-        return ServiceProcess(
-            name=name,
-            module=f"station_{name}",
-            env={f"{prefix}{key.upper()}": value for key, value in values.items()},
-            log_dir=self.data_dir / "logs",
-            health_url=f"http://127.0.0.1:{port}/ready",
+        return ServiceProcess.station_service(
+            name,
+            broker=self.broker_url,
+            work=self.data_dir,
+            port=port if port is not None else self.ports.of(name),
+            data_dir=data,
+            own_client_id=False,
+            **{**settings, **self.env.get(name, {})},
         )
 
     def start(self, timeout: float = 60.0) -> StationRig:
