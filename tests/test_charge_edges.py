@@ -13,8 +13,9 @@ from decimal import Decimal
 import aiomqtt
 import httpx
 
+from station_protocol import channels
 from station_protocol.messages import CheckoutReply, CheckoutRequest, StopReason
-from station_protocol.topics import StationTopics, ZigbeeTopics
+from station_protocol.topics import ZigbeeTopics
 from station_tools.mosquitto import Mosquitto
 from station_tools.rig import StationRig
 from station_tools.simulator import Simulator
@@ -67,14 +68,14 @@ async def test_a_redelivered_checkout_bills_once_with_the_same_receipt(
         meter_stop=Decimal(record["meter_stop"]) + 5,
         stop_reason=StopReason.LOCAL,
     )
-    from station_protocol.bus import BrokerAddress, Bus, BusOptions
+    from station_runtime.bus import BrokerAddress, Bus, BusOptions
 
     options = BusOptions(BrokerAddress.parse(station_broker.url), "replayer", "replayer")
     async with Bus(options) as bus:
         await bus.wait_connected(5)
         replies = [
             CheckoutReply.model_validate_json(
-                await bus.request(StationTopics.checkout_requests(), request, timeout=5)
+                await bus.request(channels.CHECKOUT.topic(), request, timeout=5)
             )
             for _ in range(2)
         ]

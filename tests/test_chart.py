@@ -46,12 +46,14 @@ from pydantic_settings import BaseSettings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from station_protocol import channels
 from station_protocol.catalogue import load_catalogue
+from station_protocol.channels import shared
 from station_protocol.ids import Layout
 from station_protocol.messages import BreathAck, CollectorBreath
-from station_protocol.outbox import OUTBOX_METADATA
-from station_protocol.service.migrations import migrate
-from station_protocol.topics import StationTopics, ZigbeeTopics, shared
+from station_protocol.topics import StationTopics, ZigbeeTopics
+from station_runtime.migrations import migrate
+from station_runtime.outbox import OUTBOX_METADATA
 from station_sync.outbox import Outbox
 from station_tools.mosquitto import mosquitto_binary
 from station_tools.ports import free_port, wait_for_port
@@ -931,8 +933,8 @@ def test_acl_keeps_collector_c2_off_the_topics_of_c1(rendered_chart: Rendered) -
     rules = parse_acl(rendered_chart.secret(f"{RELEASE}-mosquitto-auth", "acl"))
     c1, c2 = ZigbeeTopics.for_charger("c1"), ZigbeeTopics.for_charger("c2")
     c1_topics = [
-        StationTopics.collector_status("c1"),
-        StationTopics.collector_breath("c1"),
+        channels.COLLECTOR_STATUS.topic(charger="c1"),
+        channels.COLLECTOR_BREATH.topic(charger="c1"),
         c1.pile_set("c1-p01"),
         c1.bridge_request("permit_join"),
         c1.pile("c1-p01"),
@@ -942,23 +944,23 @@ def test_acl_keeps_collector_c2_off_the_topics_of_c1(rendered_chart: Rendered) -
         assert not may(rules, "collector-c2", "write", topic), topic
         assert not may(rules, "zigbee2mqtt-c2", "write", topic), topic
         assert may(rules, "collector-c1", "write", topic), topic
-    assert not may(rules, "collector-c2", "read", StationTopics.replies("collector-c1"))
+    assert not may(rules, "collector-c2", "read", channels.replies("collector-c1"))
     assert not may(rules, "collector-c2", "read", c1.pile("c1-p01"))
-    assert not may(rules, "collector-c2", "write", StationTopics.replies("collector-c1"))
-    assert not may(rules, "collector-c2", "write", StationTopics.pile_session("c1-p01"))
+    assert not may(rules, "collector-c2", "write", channels.replies("collector-c1"))
+    assert not may(rules, "collector-c2", "write", channels.PILE_SESSION.topic(pile="c1-p01"))
 
     # What c2 does need still works.
     for topic in [
-        StationTopics.collector_status("c2"),
+        channels.COLLECTOR_STATUS.topic(charger="c2"),
         c2.pile_set("c2-p01"),
-        StationTopics.verification_requests(),
-        StationTopics.session_open_requests(),
-        StationTopics.checkout_requests(),
+        channels.VERIFICATION.topic(),
+        channels.SESSION_OPEN.topic(),
+        channels.CHECKOUT.topic(),
     ]:
         assert may(rules, "collector-c2", "write", topic), topic
-    for topic in [StationTopics.replies("collector-c2"), c2.pile("c2-p01")]:
+    for topic in [channels.replies("collector-c2"), c2.pile("c2-p01")]:
         assert may(rules, "collector-c2", "read", topic), topic
-    assert may(rules, "collector-c2", "read", StationTopics.pile_session("c2-p01"))
+    assert may(rules, "collector-c2", "read", channels.PILE_SESSION.topic(pile="c2-p01"))
 
     # Every user with a password has rules, and nobody has rules without a password.
     users = {
@@ -1240,21 +1242,21 @@ def test_broker_enforces_the_rendered_passwords_and_acl(
         assert [client.code for client in clients] == [0, 0, 0, 0]
         c1_pile = ZigbeeTopics.for_charger("c1").pile_set("c1-p01")
 
-        assert c2.publish(StationTopics.collector_status("c1")) == 135
+        assert c2.publish(channels.COLLECTOR_STATUS.topic(charger="c1")) == 135
         assert c2.publish(c1_pile) == 135
         assert zigbee_c2.publish(ZigbeeTopics.for_charger("c1").pile("c1-p01")) == 135
-        assert c1.publish(StationTopics.collector_status("c1")) < 128
+        assert c1.publish(channels.COLLECTOR_STATUS.topic(charger="c1")) < 128
         assert c1.publish(c1_pile) < 128
-        assert c2.publish(StationTopics.verification_requests()) < 128
+        assert c2.publish(channels.VERIFICATION.topic()) < 128
 
         # A reply for c1 reaches c1 only: c2 gets its own next reply, and nothing before it.
-        c1.subscribe(StationTopics.replies("collector-c1"))
-        c2.subscribe(StationTopics.replies("collector-c1"))
-        c2.subscribe(StationTopics.replies("collector-c2"))
-        assert verification.publish(StationTopics.replies("collector-c1"), b"for c1") < 128
-        assert verification.publish(StationTopics.replies("collector-c2"), b"for c2") < 128
-        assert c1.next_message() == (StationTopics.replies("collector-c1"), b"for c1")
-        assert c2.next_message() == (StationTopics.replies("collector-c2"), b"for c2")
+        c1.subscribe(channels.replies("collector-c1"))
+        c2.subscribe(channels.replies("collector-c1"))
+        c2.subscribe(channels.replies("collector-c2"))
+        assert verification.publish(channels.replies("collector-c1"), b"for c1") < 128
+        assert verification.publish(channels.replies("collector-c2"), b"for c2") < 128
+        assert c1.next_message() == (channels.replies("collector-c1"), b"for c1")
+        assert c2.next_message() == (channels.replies("collector-c2"), b"for c2")
     finally:
         for client in clients:
             client.close()
@@ -1389,19 +1391,19 @@ def test_faults_and_sync_work_under_the_rendered_acl(
         eventually_json(f"{faults_base}/ready", bool, 30, "faults ready")
         eventually_json(f"{sync_base}/ready", bool, 30, "sync ready")
 
-        collector.subscribe(StationTopics.replies("collector-c1"))
+        collector.subscribe(channels.replies("collector-c1"))
         breath = CollectorBreath(charger="c1", seq=41, sent_at=datetime.now(UTC), t1=1.0)
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        properties.ResponseTopic = StationTopics.replies("collector-c1")
+        properties.ResponseTopic = channels.replies("collector-c1")
         properties.CorrelationData = b"breath-41"
         code = collector.publish(
-            StationTopics.collector_breath("c1"),
+            channels.COLLECTOR_BREATH.topic(charger="c1"),
             breath.model_dump_json().encode(),
             properties,
         )
         assert code < 128
         topic, payload = collector.next_message()
-        assert topic == StationTopics.replies("collector-c1")
+        assert topic == channels.replies("collector-c1")
         assert BreathAck.model_validate_json(payload) == BreathAck(charger="c1", seq=41)
 
         active = eventually_json(

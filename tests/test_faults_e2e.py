@@ -21,10 +21,11 @@ import aiomqtt
 import httpx
 import pytest
 
+from station_protocol import channels
 from station_protocol.bulletins import Bulletin
 from station_protocol.faults import PILE_ERROR_CODES, FaultCode
 from station_protocol.messages import ServiceStatus
-from station_protocol.topics import StationTopics, ZigbeeTopics
+from station_protocol.topics import ZigbeeTopics
 from station_protocol.zigbee import BridgeState, ChargePointErrorCode, OnlineState, encode
 from station_tools.bulletins import BulletinFeed
 from station_tools.fault_steps import (
@@ -109,7 +110,7 @@ async def collector_status_goes(broker: Mosquitto, charger: str, state: OnlineSt
     async with aiomqtt.Client(
         "127.0.0.1", broker.port, protocol=aiomqtt.ProtocolVersion.V5
     ) as client:
-        await client.subscribe(StationTopics.collector_status(charger), qos=1)
+        await client.subscribe(channels.COLLECTOR_STATUS.topic(charger=charger), qos=1)
         async for message in client.messages:
             payload = message.payload if isinstance(message.payload, bytes) else b""
             if payload and ServiceStatus.model_validate_json(payload).state is state:

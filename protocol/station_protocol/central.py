@@ -18,7 +18,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from station_protocol.ids import StationId
-from station_protocol.outbox import ChargingRecord, RecordId
+from station_protocol.records import ChargingRecord, RecordId
 
 API_ROOT = "/api/v1"
 MAX_BATCH = 1000

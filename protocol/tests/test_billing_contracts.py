@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from station_protocol import channels
 from station_protocol.messages import (
     DebitReply,
     DebitResult,
@@ -12,17 +13,16 @@ from station_protocol.messages import (
     TariffDisplay,
 )
 from station_protocol.ocpi import CdrDimension, CdrDimensionType, ChargingPeriod
-from station_protocol.topics import StationTopics
 
 
 def test_billing_topics_live_under_station_v1() -> None:
-    assert StationTopics.debit_requests() == "station/v1/verification/debits"
-    assert StationTopics.balance_requests() == "station/v1/verification/balances"
-    assert StationTopics.pile_tariff("c1-p01") == "station/v1/piles/c1-p01/tariff"
-    assert StationTopics.pile_tariffs() == "station/v1/piles/+/tariff"
-    assert StationTopics.pile_of_tariff_topic("station/v1/piles/c2-p12/tariff") == "c2-p12"
-    assert StationTopics.pile_of_tariff_topic("station/v1/piles/c2-p12/meter") is None
-    assert StationTopics.pile_of_tariff_topic("station/v1/piles/oops/tariff") is None
+    assert channels.DEBIT.topic() == "station/v1/verification/debits"
+    assert channels.BALANCE.topic() == "station/v1/verification/balances"
+    assert channels.PILE_TARIFF.topic(pile="c1-p01") == "station/v1/piles/c1-p01/tariff"
+    assert channels.PILE_TARIFF.filter() == "station/v1/piles/+/tariff"
+    assert channels.PILE_TARIFF.param("station/v1/piles/c2-p12/tariff", "pile") == "c2-p12"
+    assert channels.PILE_TARIFF.param("station/v1/piles/c2-p12/meter", "pile") is None
+    assert channels.PILE_TARIFF.param("station/v1/piles/oops/tariff", "pile") is None
 
 
 def test_an_open_without_a_balance_is_still_valid_for_old_collectors() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from station_protocol import channels
 from station_protocol.bulletins import Bulletin
 from station_protocol.catalogue import (
     CatalogueError,
@@ -19,7 +20,6 @@ from station_protocol.catalogue import (
     parse_catalogue,
 )
 from station_protocol.faults import PILE_ERROR_CODES, FaultCode
-from station_protocol.topics import StationTopics
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -124,20 +124,25 @@ def test_a_bulletin_carries_its_entry_in_both_languages() -> None:
 
 
 def test_fault_topics_round_trip() -> None:
-    bulletin = StationTopics.fault_bulletin("c1-p02", "pile_unreachable")
+    bulletin = channels.FAULT_BULLETIN.topic(source="c1-p02", code="pile_unreachable")
     assert bulletin == "station/v1/faults/bulletins/c1-p02/pile_unreachable"
-    assert StationTopics.bulletin_of_topic(bulletin) == ("c1-p02", "pile_unreachable")
-    assert StationTopics.bulletin_of_topic("station/v1/faults/bulletins/c1-p02") is None
+    assert channels.FAULT_BULLETIN.parse(bulletin) == {
+        "source": "c1-p02",
+        "code": "pile_unreachable",
+    }
+    assert channels.FAULT_BULLETIN.parse("station/v1/faults/bulletins/c1-p02") is None
 
-    report = StationTopics.collector_fault("c3", "c3-p07", "pile_ground_failure")
-    parsed = StationTopics.collector_fault_of_topic(report)
-    assert parsed is not None
-    assert (parsed.charger, parsed.source, parsed.code) == ("c3", "c3-p07", "pile_ground_failure")
-    assert StationTopics.collector_fault_of_topic("station/v1/collectors/x9/faults/a/b") is None
-    assert StationTopics.collector_fault_of_topic(report + "/extra") is None
+    report = channels.COLLECTOR_FAULT.topic(
+        charger="c3", source="c3-p07", code="pile_ground_failure"
+    )
+    parsed = channels.COLLECTOR_FAULT.parse(report)
+    assert parsed == {"charger": "c3", "source": "c3-p07", "code": "pile_ground_failure"}
+    assert channels.COLLECTOR_FAULT.parse("station/v1/collectors/x9/faults/a/b") is None
+    assert channels.COLLECTOR_FAULT.parse(report + "/extra") is None
 
-    service = StationTopics.service_fault("sync", "central", "central_sync_backlog")
-    found = StationTopics.service_fault_of_topic(service)
-    assert found is not None
-    assert (found.service, found.source, found.code) == ("sync", "central", "central_sync_backlog")
-    assert StationTopics.service_fault_of_topic(report) is None
+    service = channels.SERVICE_FAULT.topic(
+        service="sync", source="central", code="central_sync_backlog"
+    )
+    found = channels.SERVICE_FAULT.parse(service)
+    assert found == {"service": "sync", "source": "central", "code": "central_sync_backlog"}
+    assert channels.SERVICE_FAULT.parse(report) is None

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from station_protocol import channels
+from station_protocol.channels import shared, unshare
 from station_protocol.ids import Layout, charger_of, pile_id
-from station_protocol.topics import StationTopics, ZigbeeTopicKind, ZigbeeTopics, shared, unshare
+from station_protocol.topics import ZigbeeTopicKind, ZigbeeTopics
 from station_protocol.zigbee import BridgeState, OnlineState, PileState
 
 
@@ -54,8 +56,9 @@ def test_layout_names_every_pile() -> None:
 
 
 def test_session_topics_round_trip() -> None:
-    assert StationTopics.pile_of_session_topic(StationTopics.pile_session("c1-p02")) == "c1-p02"
-    assert StationTopics.pile_of_session_topic("station/v1/sessions/garbage") is None
+    topic = channels.PILE_SESSION.topic(pile="c1-p02")
+    assert channels.PILE_SESSION.param(topic, "pile") == "c1-p02"
+    assert channels.PILE_SESSION.param("station/v1/sessions/garbage", "pile") is None
     assert unshare(shared("g", "a/b")) == "a/b"
 
 

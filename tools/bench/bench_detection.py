@@ -44,11 +44,12 @@ from typing import Any
 import aiomqtt
 import httpx
 
-from station_protocol.bus import BrokerAddress
+from station_protocol import channels
 from station_protocol.faults import FaultCode
 from station_protocol.ids import Layout, charger_of
-from station_protocol.topics import StationTopics, ZigbeeTopics
+from station_protocol.topics import ZigbeeTopics
 from station_protocol.zigbee import BridgeState, OnlineState, encode
+from station_runtime.bus import BrokerAddress
 from station_tools.bulletins import BulletinFeed
 from station_tools.mosquitto import Mosquitto
 from station_tools.processes import ServiceProcess
@@ -144,11 +145,11 @@ class Statuses:
         async with aiomqtt.Client(
             self.broker.host, self.broker.port, protocol=aiomqtt.ProtocolVersion.V5
         ) as client:
-            await client.subscribe(StationTopics.collector_statuses(), qos=1)
+            await client.subscribe(channels.COLLECTOR_STATUS.filter(), qos=1)
             ready.set()
             async for message in client.messages:
                 at = time.monotonic()
-                charger = StationTopics.charger_of_collector_topic(message.topic.value)
+                charger = channels.COLLECTOR_STATUS.param(message.topic.value, "charger")
                 payload = message.payload if isinstance(message.payload, bytes) else b""
                 if charger and not message.retain and b'"offline"' in payload:
                     self.offline.setdefault(charger, []).append(at)

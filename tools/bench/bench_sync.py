@@ -23,8 +23,9 @@ from pathlib import Path
 import httpx
 from sqlalchemy import insert
 
-from station_protocol.outbox import OUTBOX_METADATA, billing_outbox, outbox_payload
-from station_protocol.service.migrations import make_engine
+from station_protocol.records import record_json
+from station_runtime.migrations import make_engine
+from station_runtime.outbox import OUTBOX_METADATA, billing_outbox
 from station_tools.central import prometheus_sample, register_station
 from station_tools.mosquitto import Mosquitto
 from station_tools.ports import free_port
@@ -51,7 +52,7 @@ def fill_outbox(url: str, count: int) -> None:
                 card_uid=f"CARD-{i % 500:04d}",
                 stopped_at=stored_at - timedelta(seconds=count - i),
             )
-            payload = outbox_payload(record)
+            payload = record_json(record)
             rows.append({"record_id": record.record_id, "stored_at": stored_at, "payload": payload})
         with engine.begin() as connection:
             connection.execute(insert(billing_outbox), rows)

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
-from station_protocol.bus import BrokerAddress
 from station_protocol.ids import Layout, is_pile_id
+from station_runtime.bus import BrokerAddress
 
 T = TypeVar("T")
 Number = TypeVar("Number", int, float, Decimal)

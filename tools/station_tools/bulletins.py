@@ -20,9 +20,9 @@ from types import TracebackType
 import aiomqtt
 from pydantic import ValidationError
 
+from station_protocol import channels
 from station_protocol.bulletins import Bulletin
-from station_protocol.bus import BrokerAddress
-from station_protocol.topics import StationTopics
+from station_runtime.bus import BrokerAddress
 
 log = logging.getLogger("station.tools.bulletins")
 
@@ -143,7 +143,7 @@ class BulletinFeed:
                 async with aiomqtt.Client(
                     self.broker.host, self.broker.port, protocol=aiomqtt.ProtocolVersion.V5
                 ) as client:
-                    await client.subscribe(StationTopics.fault_bulletins(), qos=1)
+                    await client.subscribe(channels.FAULT_BULLETIN.filter(), qos=1)
                     self._subscribed.set()
                     async for message in client.messages:
                         self._record(message, time.monotonic())
@@ -152,9 +152,10 @@ class BulletinFeed:
             await asyncio.sleep(RECONNECT_DELAY)
 
     def _record(self, message: aiomqtt.Message, at: float) -> None:
-        key = StationTopics.bulletin_of_topic(message.topic.value)
-        if key is None:
+        found = channels.FAULT_BULLETIN.parse(message.topic.value)
+        if found is None:
             return
+        key = (found["source"], found["code"])
         payload = message.payload if isinstance(message.payload, bytes) else b""
         bulletin: Bulletin | None = None
         if payload:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from station_protocol.central import CentralPaths
-from station_protocol.outbox import ChargingRecord, outbox_payload
+from station_protocol.records import ChargingRecord, record_json
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -23,7 +23,7 @@ def bearer(token: str) -> dict[str, str]:
 
 def batch_body(records: Sequence[ChargingRecord]) -> bytes:
     """A batch as sync sends it: the queued payloads, as they are."""
-    return ('{"records":[' + ",".join(outbox_payload(r) for r in records) + "]}").encode()
+    return ('{"records":[' + ",".join(record_json(r) for r in records) + "]}").encode()
 
 
 def prometheus_sample(text: str, name: str, labels: str | None = None) -> float:

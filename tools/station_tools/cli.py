@@ -21,11 +21,11 @@ from pathlib import Path
 import aiomqtt
 from pydantic import TypeAdapter, ValidationError
 
-from station_protocol.bus import BrokerAddress
+from station_protocol.channels import Z2M_ROOT
 from station_protocol.ids import Layout
 from station_protocol.simulator import PileControl, PileControlCommand
-from station_protocol.topics import Z2M_ROOT
 from station_protocol.zigbee import CardUid, ChargePointErrorCode, OnlineState
+from station_runtime.bus import BrokerAddress
 from station_tools.arguments import broker_arg, layout_arg, number_arg, pile_arg
 from station_tools.launcher import Launcher, StationPlan
 from station_tools.simulator.control import send_control, simulator_status

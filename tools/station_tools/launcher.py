@@ -26,8 +26,8 @@ from typing import TextIO
 import aiomqtt
 import httpx
 
-from station_protocol.bus import BrokerAddress
 from station_protocol.ids import Layout
+from station_runtime.bus import BrokerAddress
 from station_tools.demo_cards import DEMO_CARDS, seed_cards
 from station_tools.mosquitto import Mosquitto
 from station_tools.ports import free_port

@@ -15,7 +15,8 @@ from sqlalchemy import Engine
 
 from station_protocol.messages import StopReason
 from station_protocol.ocpi import Price
-from station_protocol.outbox import ChargingRecord, write_outbox_row
+from station_protocol.records import ChargingRecord
+from station_runtime.outbox import write_outbox_row
 
 PRICE_PER_KWH = Decimal("1.20")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from station_protocol.bus import BrokerAddress
 from station_protocol.ids import Layout
+from station_runtime.bus import BrokerAddress
 from station_tools.cli import build_parser, main
 from station_tools.launcher import StationPlan
 from station_tools.station_file import ServiceEntry, StationFile, StationState

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from station_protocol.bus import BrokerAddress
+from station_protocol import channels
 from station_protocol.simulator import PileControl, PileControlCommand, SimulatorStatus
-from station_protocol.topics import SimulatorTopics, ZigbeeTopics
+from station_protocol.topics import ZigbeeTopics
 from station_protocol.zigbee import ChargeCommand, Display, DisplayCommand, encode
+from station_runtime.bus import BrokerAddress
 from station_tools.mosquitto import Mosquitto
 from station_tools.simulator.__main__ import main as simulator_main
 from station_tools.simulator.control import send_control, simulator_status, wait_simulator_online
@@ -91,8 +92,8 @@ async def test_control_topics_drive_a_simulator_process(
             await rec.next(pile, lambda s: s["gun"] == "plugged")
 
             for garbage in (b"{}", b"nonsense", b'{"command": "swipe"}', b'{"command": "dance"}'):
-                await rec.publish(SimulatorTopics.pile_control("c1-p01"), garbage)
-            await rec.publish(SimulatorTopics.pile_control("c7-p01"), b'{"command": "plug"}')
+                await rec.publish(channels.PILE_CONTROL.topic(pile="c1-p01"), garbage)
+            await rec.publish(channels.PILE_CONTROL.topic(pile="c7-p01"), b'{"command": "plug"}')
 
             swipe = PileControl(command=PileControlCommand.SWIPE, card_uid="CARD-7")
             await send_control(broker, "c1-p01", swipe)

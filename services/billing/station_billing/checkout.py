@@ -23,7 +23,7 @@ from station_billing.receipts import Costs, build_receipt
 from station_billing.records import charging_record
 from station_protocol.messages import CheckoutRequest, Receipt, StopReason
 from station_protocol.ocpi import Price
-from station_protocol.outbox import ChargingRecord
+from station_protocol.records import ChargingRecord
 
 log = logging.getLogger("station.billing.checkout")
 

@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 def serve() -> None:
     from station_billing.core.config import SERVICE, Settings
     from station_billing.main import create_app
-    from station_protocol.service.app import serve as run
+    from station_runtime.serve import serve as run
 
     settings = Settings()
     run(create_app(settings), settings, SERVICE)

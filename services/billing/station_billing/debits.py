@@ -26,9 +26,9 @@ from sqlmodel import Session, col, select
 
 from station_billing.metrics import BillingMetrics
 from station_billing.models import DebitStatus, PendingDebit
-from station_protocol.bus import Bus, BusUnavailable, RequestTimeout
+from station_protocol import channels
 from station_protocol.messages import DebitReply, DebitRequest
-from station_protocol.topics import StationTopics
+from station_runtime.bus import Bus, BusUnavailable, RequestTimeout
 
 log = logging.getLogger("station.billing.debits")
 
@@ -128,9 +128,7 @@ class Debits:
         )
         extra = {"session_id": row.session_id, "card_uid": row.card_uid, "pile_id": row.pile_id}
         try:
-            answer = await self.bus.request(
-                StationTopics.debit_requests(), request, timeout=self.timeout
-            )
+            answer = await self.bus.request(channels.DEBIT.topic(), request, timeout=self.timeout)
             reply = DebitReply.model_validate_json(answer)
         except (RequestTimeout, BusUnavailable, ValidationError) as exc:
             self.metrics.debits.labels("unanswered").inc()

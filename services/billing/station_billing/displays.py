@@ -31,10 +31,10 @@ from station_billing.pricing.localtime import (
     wall_time,
 )
 from station_billing.samples import PileBook
-from station_protocol.bus import Bus, BusUnavailable
+from station_protocol import channels
 from station_protocol.ids import Layout
 from station_protocol.messages import TariffDisplay
-from station_protocol.topics import StationTopics
+from station_runtime.bus import Bus, BusUnavailable
 
 log = logging.getLogger("station.billing.displays")
 
@@ -167,7 +167,7 @@ class TariffDisplays:
             if self._published.get(display.pile_id) == content:
                 continue
             await self.bus.publish(
-                StationTopics.pile_tariff(display.pile_id), display, qos=1, retain=True
+                channels.PILE_TARIFF.topic(pile=display.pile_id), display, qos=1, retain=True
             )
             self._published[display.pile_id] = content
             self.metrics.tariff_displays.inc()

@@ -40,7 +40,8 @@ from station_billing.store import (
     SessionStore,
     stored_receipt,
 )
-from station_protocol.bus import Bus, BusUnavailable, Incoming, RequestTimeout
+from station_protocol import channels
+from station_protocol.channels import shared
 from station_protocol.messages import (
     BalanceReply,
     BalanceRequest,
@@ -52,7 +53,8 @@ from station_protocol.messages import (
     SessionStatus,
     StopReason,
 )
-from station_protocol.topics import StationTopics, shared
+from station_runtime.bus import Bus, BusUnavailable, RequestTimeout
+from station_runtime.deliveries import Incoming
 
 log = logging.getLogger("station.billing.handlers")
 
@@ -85,10 +87,8 @@ class SessionHandlers:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def register(self) -> None:
-        self.bus.add_route(
-            shared(SHARE_GROUP, StationTopics.session_open_requests()), self.on_session_open
-        )
-        self.bus.add_route(shared(SHARE_GROUP, StationTopics.checkout_requests()), self.on_checkout)
+        self.bus.add_route(shared(SHARE_GROUP, channels.SESSION_OPEN.topic()), self.on_session_open)
+        self.bus.add_route(shared(SHARE_GROUP, channels.CHECKOUT.topic()), self.on_checkout)
 
     async def close(self) -> None:
         """Cancel the round trips still running (the service is stopping)."""
@@ -141,7 +141,7 @@ class SessionHandlers:
         extra = _ids(request.session_id, request.pile_id, request.card_uid)
         try:
             answer = await self.bus.request(
-                StationTopics.balance_requests(), ask, timeout=self.settings.balance_timeout
+                channels.BALANCE.topic(), ask, timeout=self.settings.balance_timeout
             )
             reply = BalanceReply.model_validate_json(answer)
         except (RequestTimeout, BusUnavailable, ValidationError) as exc:
@@ -232,7 +232,7 @@ class SessionHandlers:
 
     async def _publish_pile_session(self, session: ChargingSession) -> None:
         await self.bus.publish(
-            StationTopics.pile_session(session.pile_id),
+            channels.PILE_SESSION.topic(pile=session.pile_id),
             pile_session(session),
             qos=1,
             retain=True,

@@ -27,10 +27,10 @@ from station_billing.pricing.localtime import StationZone
 from station_billing.samples import PileBook, SampleStore
 from station_billing.store import SessionStore
 from station_billing.tariffs import StoredTariff, TariffBook, default_tariff
-from station_protocol.bus import Bus
 from station_protocol.ids import Layout
-from station_protocol.service.health import health_router
-from station_protocol.service.migrations import make_engine, migrate
+from station_runtime.bus import Bus
+from station_runtime.health import bus_health_router
+from station_runtime.migrations import make_engine, migrate
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version_billing"
@@ -78,7 +78,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
         runtime = app.state.runtime
         return isinstance(runtime, Runtime) and await asyncio.to_thread(runtime.store.ping)
 
-    app.include_router(health_router(running_bus, registry, {"database": database_ready}))
+    app.include_router(bus_health_router(running_bus, registry, {"database": database_ready}))
     app.include_router(sessions.router)
     app.include_router(tariffs.router)
     app.include_router(assignments.router)

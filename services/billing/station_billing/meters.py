@@ -40,10 +40,12 @@ from station_billing.models import ChargingSession
 from station_billing.pricing.localtime import StationZone
 from station_billing.samples import PileBook, SampleStore
 from station_billing.store import SessionStore
-from station_protocol.bus import Bus, BusUnavailable, Incoming
+from station_protocol import channels
+from station_protocol.channels import shared
 from station_protocol.ids import charger_of
 from station_protocol.messages import MeterReading, SessionStatus, StopReason, StopRequest
-from station_protocol.topics import StationTopics, shared
+from station_runtime.bus import Bus, BusUnavailable
+from station_runtime.deliveries import Incoming
 
 log = logging.getLogger("station.billing.meters")
 
@@ -88,7 +90,7 @@ class MeterWatch:
     _piles: set[str] = field(default_factory=set)
 
     def register(self) -> None:
-        self.bus.add_route(shared(SHARE_GROUP, StationTopics.pile_meters()), self.on_reading)
+        self.bus.add_route(shared(SHARE_GROUP, channels.PILE_METER.filter()), self.on_reading)
 
     def forget(self, session_id: str) -> None:
         self._tracked.pop(session_id, None)
@@ -232,7 +234,7 @@ class MeterWatch:
         )
         try:
             await self.bus.publish(
-                StationTopics.collector_stop_requests(charger_of(session.pile_id)), request
+                channels.COLLECTOR_STOP.topic(charger=charger_of(session.pile_id)), request
             )
         except BusUnavailable:
             log.warning("could not ask for a stop: broker unavailable", extra=extra)

@@ -20,7 +20,7 @@ from typing import ClassVar
 from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, String, Text, false, text
 from sqlmodel import Field, SQLModel
 
-from station_protocol.service.columns import ExactDecimal, UtcDateTime
+from station_runtime.columns import ExactDecimal, UtcDateTime
 
 ACTIVE_SESSION_PER_PILE = "uq_billing_sessions_active_pile"
 """At most one active session per pile, enforced by the database (two replicas may race)."""

@@ -13,7 +13,7 @@ from typing import Any
 from station_billing.models import ChargingSession
 from station_protocol.messages import StopReason
 from station_protocol.ocpi import Price
-from station_protocol.outbox import ChargingRecord
+from station_protocol.records import ChargingRecord
 
 CDR_BREAKDOWN = (
     "total_energy_cost",

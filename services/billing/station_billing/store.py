@@ -23,7 +23,7 @@ from station_billing.checkout import Closing
 from station_billing.models import ChargingSession, DebitStatus, PendingDebit
 from station_billing.tariffs import StoredTariff
 from station_protocol.messages import Receipt, SessionOpenRequest, SessionStatus
-from station_protocol.outbox import write_outbox_row
+from station_runtime.outbox import write_outbox_row
 
 
 class OpenOutcome(StrEnum):

@@ -27,7 +27,8 @@ from fastapi import FastAPI
 
 from station_billing.core.config import Settings
 from station_billing.main import create_app
-from station_protocol.bus import BrokerAddress, Bus, BusOptions, Incoming
+from station_protocol import channels
+from station_protocol.channels import shared
 from station_protocol.messages import (
     BalanceReply,
     BalanceRequest,
@@ -42,7 +43,8 @@ from station_protocol.messages import (
     SessionOpenRequest,
     StopReason,
 )
-from station_protocol.topics import StationTopics, shared
+from station_runtime.bus import BrokerAddress, Bus, BusOptions
+from station_runtime.deliveries import Incoming
 from station_tools.mosquitto import Mosquitto
 
 
@@ -80,7 +82,7 @@ class Collector:
             meter_start=Decimal(meter_start),
             balance=Decimal(balance) if balance is not None else None,
         )
-        answer = await self.bus.request(StationTopics.session_open_requests(), request)
+        answer = await self.bus.request(channels.SESSION_OPEN.topic(), request)
         return SessionOpenReply.model_validate_json(answer)
 
     async def checkout(
@@ -96,14 +98,14 @@ class Collector:
             meter_stop=Decimal(meter_stop) if meter_stop is not None else None,
             stop_reason=stop_reason,
         )
-        answer = await self.bus.request(StationTopics.checkout_requests(), request)
+        answer = await self.bus.request(channels.CHECKOUT.topic(), request)
         return CheckoutReply.model_validate_json(answer)
 
     async def reading(self, pile_id: str, session_id: str | None = None, **fields: Any) -> None:
         """Forward a pile's meter reading as the collector does (``energy="12.5"``...)."""
         values = {k: Decimal(v) if isinstance(v, str) else v for k, v in fields.items()}
         reading = MeterReading(pile_id=pile_id, session_id=session_id, **values)
-        await self.bus.publish(StationTopics.pile_meter(pile_id), reading, qos=1)
+        await self.bus.publish(channels.PILE_METER.topic(pile=pile_id), reading, qos=1)
 
     async def checkout_raw(self, session_id: str, pile_id: str, meter_stop: str) -> bytes:
         request = CheckoutRequest(
@@ -112,7 +114,7 @@ class Collector:
             meter_stop=Decimal(meter_stop),
             stop_reason=StopReason.LOCAL,
         )
-        return await self.bus.request(StationTopics.checkout_requests(), request)
+        return await self.bus.request(channels.CHECKOUT.topic(), request)
 
 
 @dataclass
@@ -245,8 +247,8 @@ async def ledger_on(broker_url: str) -> AsyncIterator[Ledger]:
     options = BusOptions(broker=BrokerAddress.parse(broker_url), client_id=name, service=name)
     bus = Bus(options)
     ledger = Ledger(bus)
-    bus.add_route(shared("verification", StationTopics.debit_requests()), ledger.on_debit)
-    bus.add_route(shared("verification", StationTopics.balance_requests()), ledger.on_balance)
+    bus.add_route(shared("verification", channels.DEBIT.topic()), ledger.on_debit)
+    bus.add_route(shared("verification", channels.BALANCE.topic()), ledger.on_balance)
     async with bus:
         await bus.wait_connected(10)
         yield ledger
@@ -356,7 +358,7 @@ class RetainedSessions:
 
     async def now(self, pile_id: str) -> PileSession | None:
         async with aiomqtt.Client("127.0.0.1", self.broker.port) as client:
-            await client.subscribe(StationTopics.pile_session(pile_id), qos=1)
+            await client.subscribe(channels.PILE_SESSION.topic(pile=pile_id), qos=1)
             try:
                 async with asyncio.timeout(0.5):
                     async for message in client.messages:

@@ -12,8 +12,8 @@ from station_billing.core.clock import utc_now
 from station_billing.displays import next_band_change, price_text
 from station_billing.pricing import compile_tariff, read_tariff
 from station_billing.pricing.localtime import StationZone
+from station_protocol import channels
 from station_protocol.messages import TariffDisplay
-from station_protocol.topics import StationTopics
 
 TIME_OF_USE = {
     "currency": "CNY",
@@ -29,7 +29,7 @@ TIME_OF_USE = {
 
 
 def latest(heard: Any, pile: str) -> TariffDisplay | None:
-    topic = StationTopics.pile_tariff(pile)
+    topic = channels.PILE_TARIFF.topic(pile=pile)
     shown = [TariffDisplay.model_validate_json(p) for t, p in heard.messages if t == topic]
     return shown[-1] if shown else None
 
@@ -50,7 +50,7 @@ async def test_every_pile_of_the_layout_shows_the_price_before_anyone_swipes(
     settings: Any, clock: Any, start_billing: Any, listen: Any
 ) -> None:
     laid_out = settings.model_copy(update={"layout": "1x2"})
-    async with listen(StationTopics.pile_tariffs()) as heard, start_billing(laid_out, clock):
+    async with listen(channels.PILE_TARIFF.filter()) as heard, start_billing(laid_out, clock):
         for pile in ("c1-p01", "c1-p02"):
             display = await shown_on(heard, pile, lambda d: d.tariff_id == "default")
             assert display.energy_price == Decimal("1.20")
@@ -62,7 +62,7 @@ async def test_an_assignment_changes_the_display_at_once_with_the_band_now_and_i
     billing: Any, collector: Any, new_pile: Any, listen: Any
 ) -> None:
     pile = new_pile()
-    async with listen(StationTopics.pile_tariffs()) as heard:
+    async with listen(channels.PILE_TARIFF.filter()) as heard:
         await collector.reading(pile, None, energy="1")  # billing learns of the pile
         await shown_on(heard, pile, lambda d: d.tariff_id == "default")
         await billing.http.put("/api/v1/tariffs/tou", content=json.dumps(TIME_OF_USE))
@@ -93,7 +93,7 @@ async def test_at_a_band_boundary_the_display_moves_to_the_next_band(
     await billing.http.post(
         "/api/v1/tariff-assignments", json={"tariff_id": "tou-night", "pile_id": pile}
     )
-    async with listen(StationTopics.pile_tariffs()) as heard:
+    async with listen(channels.PILE_TARIFF.filter()) as heard:
         await collector.reading(pile, None, energy="1")
         await shown_on(heard, pile, lambda d: d.energy_price == Decimal("1.0735"))
         billing.clock.advance(hours=8)  # 22:00 in Shanghai
@@ -109,7 +109,7 @@ async def test_the_display_refreshes_by_itself_when_an_assignment_starts(
     pile = new_pile()
     async with (
         start_billing(settings, utc_now) as billing,
-        listen(StationTopics.pile_tariffs()) as heard,
+        listen(channels.PILE_TARIFF.filter()) as heard,
     ):
         await collector.reading(pile, None, energy="1")
         await shown_on(heard, pile, lambda d: d.tariff_id == "default")

@@ -8,9 +8,9 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from station_protocol import channels
 from station_protocol.ids import charger_of
 from station_protocol.messages import StopReason, StopRequest
-from station_protocol.topics import StationTopics
 
 EUROPEAN = {
     "currency": "CNY",
@@ -89,7 +89,7 @@ async def test_the_charge_is_stopped_when_the_running_cost_reaches_the_balance(
     billing: Any, collector: Any, new_pile: Any, listen: Any
 ) -> None:
     pile, session = new_pile(), sid()
-    async with listen(StationTopics.collector_stop_requests(charger_of(pile))) as heard:
+    async with listen(channels.COLLECTOR_STOP.topic(charger=charger_of(pile))) as heard:
         await collector.open(session, pile, "CARD-1", meter_start="0", balance="5.00")
         billing.clock.advance(minutes=5)
         await collector.reading(pile, session, energy="4.1", charging=True)  # 4.92 < 5.00
@@ -119,7 +119,7 @@ async def test_without_a_balance_in_the_open_billing_asks_verification(
 ) -> None:
     pile, session = new_pile(), sid()
     ledger.balances["THIN-CARD"] = Decimal("2.00")
-    async with listen(StationTopics.collector_stop_requests(charger_of(pile))) as heard:
+    async with listen(channels.COLLECTOR_STOP.topic(charger=charger_of(pile))) as heard:
         await collector.open(session, pile, "THIN-CARD", meter_start="0")
         await balance_known(billing, session)
         billing.clock.advance(minutes=5)
@@ -146,7 +146,7 @@ async def test_readings_without_a_session_backwards_or_malformed_are_counted_and
     await collector.reading(idle, None, energy="10")
     await collector.open(session, pile, "CARD-1", meter_start="20")
     await collector.reading(pile, session, energy="19.5")
-    await collector.bus.publish(StationTopics.pile_meter(pile), b'{"energy": "lots"}')
+    await collector.bus.publish(channels.PILE_METER.topic(pile=pile), b'{"energy": "lots"}')
     await collector.reading(pile, None, energy="21")
     await billing.readings_seen(3)
     await billing.settled("station_billing_dropped_messages_total", 1, 'kind="meter"')

@@ -6,8 +6,8 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from station_protocol import channels
 from station_protocol.messages import StopReason
-from station_protocol.topics import StationTopics
 
 
 def sid() -> str:
@@ -224,12 +224,12 @@ async def test_missing_or_backwards_reading_bills_no_energy(
 async def test_malformed_messages_are_counted_and_dropped(
     billing: Any, collector: Any, new_pile: Any
 ) -> None:
-    await collector.bus.publish(StationTopics.session_open_requests(), b"{not json")
+    await collector.bus.publish(channels.SESSION_OPEN.topic(), b"{not json")
     await collector.bus.publish(
-        StationTopics.session_open_requests(),
+        channels.SESSION_OPEN.topic(),
         b'{"session_id": "x", "pile_id": "nowhere", "card_uid": "C", "meter_start": "-1"}',
     )
-    await collector.bus.publish(StationTopics.checkout_requests(), b'{"session_id": 5}')
+    await collector.bus.publish(channels.CHECKOUT.topic(), b'{"session_id": 5}')
 
     pile, session = new_pile(), sid()
     assert (await collector.open(session, pile, "CARD-1", meter_start="0")).opened is True

@@ -21,8 +21,8 @@ from station_protocol.ocpi import (
     TariffDimensionType,
     TariffElement,
 )
-from station_protocol.outbox import ChargingRecord
-from station_protocol.service.migrations import make_engine, migrate
+from station_protocol.records import ChargingRecord
+from station_runtime.migrations import make_engine, migrate
 
 # 20 significant digits: a binary float keeps about 16, so these would not survive one
 START = Decimal("1234567.8901234567891")

@@ -9,7 +9,7 @@ records were new.
 
 Values are encoded as the column types expect them: exact decimal text (so no float ever
 touches money), UTC timestamps (ISO with offset for ``timestamptz``; naive UTC text on
-SQLite, the form :class:`~station_protocol.service.columns.UtcDateTime` reads back).
+SQLite, the form :class:`~station_runtime.columns.UtcDateTime` reads back).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from sqlalchemy import TextClause, text
 
-from station_protocol.outbox import ChargingRecord, outbox_payload
+from station_protocol.records import ChargingRecord, record_json
 
 TABLE = "central_records"
 KEY = ("station_id", "record_id")
@@ -82,7 +82,7 @@ def encode_records(
                 "cost_incl_vat": _exact(record.total_cost.incl_vat),
                 "currency": record.currency,
                 "received_at": received,
-                "payload": outbox_payload(record),
+                "payload": record_json(record),
             }
             for record in records
         ]

@@ -18,7 +18,7 @@ from station_central.health import health_router
 from station_central.metrics import CentralMetrics
 from station_central.records import RecordStore
 from station_central.stations import StationStore
-from station_protocol.service.migrations import make_engine, migrate
+from station_runtime.migrations import make_engine, migrate
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version_central"

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from station_protocol.service.columns import ExactDecimal, UtcDateTime
+from station_runtime.columns import ExactDecimal, UtcDateTime
 
 RECORD_KEY = "uq_central_records_station_record"
 

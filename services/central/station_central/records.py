@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, Table, func, select, text
 from station_central.bulk import encode_records, insert_new_records
 from station_central.models import StoredRecord
 from station_protocol.central import CentralRecord, RecordOutcome, RecordResult
-from station_protocol.outbox import ChargingRecord
+from station_protocol.records import ChargingRecord
 
 log = logging.getLogger("station.central.records")
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, bindparam, text
 
-from station_protocol.service.migrations import make_engine
+from station_runtime.migrations import make_engine
 from station_tools.central import CentralApi
 from station_tools.ports import free_port
 from station_tools.postgres import TEST_SETTINGS, Postgres

@@ -10,7 +10,7 @@ import pytest
 
 from station_protocol.central import MAX_BATCH, CentralPaths
 from station_protocol.ocpi import Price
-from station_protocol.outbox import ChargingRecord
+from station_protocol.records import ChargingRecord
 from station_tools.central import CentralApi, batch_body, bearer
 from station_tools.records import sample_record
 

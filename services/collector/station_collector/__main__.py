@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from station_collector.core.config import Settings
 from station_collector.main import create_app
-from station_protocol.service.app import serve
+from station_runtime.serve import serve
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ from station_collector.flow import Busy, Decision, Phase, PileFlow, Prompt, Stop
 from station_collector.metrics import CollectorMetrics
 from station_collector.readings import DropKind, PileReadings
 from station_collector.watch import Watch
-from station_protocol.bus import Bus, BusUnavailable, Incoming, RequestTimeout
+from station_protocol import channels
 from station_protocol.ids import pile_id
 from station_protocol.messages import (
     CheckoutReply,
@@ -50,7 +50,7 @@ from station_protocol.messages import (
     VerificationRequest,
     VerificationResult,
 )
-from station_protocol.topics import StationTopics, ZigbeeTopicKind, ZigbeeTopics
+from station_protocol.topics import ZigbeeTopicKind, ZigbeeTopics
 from station_protocol.zigbee import (
     MAX_PAYLOAD_BYTES,
     BridgeState,
@@ -62,6 +62,8 @@ from station_protocol.zigbee import (
     PileState,
     encode,
 )
+from station_runtime.bus import Bus, BusUnavailable, RequestTimeout
+from station_runtime.deliveries import Incoming
 
 log = logging.getLogger("station.collector")
 
@@ -120,12 +122,14 @@ class Collector:
         self.bus.add_route(self.topics.pile("+"), self.on_zigbee)
         self.bus.add_route(self.topics.pile_availability("+"), self.on_zigbee)
         self.bus.add_route(self.topics.bridge_state, self.on_zigbee)
-        self.bus.add_route(StationTopics.collector_faults(self.charger), self.board.on_retained)
-        self.bus.on_connect(self.board.republish)
-        self.bus.add_route(StationTopics.pile_sessions(), self.on_pile_session)
-        self.bus.add_route(StationTopics.pile_tariffs(), self.on_pile_tariff)
         self.bus.add_route(
-            StationTopics.collector_stop_requests(self.charger), self.on_stop_request
+            channels.COLLECTOR_FAULT.filter(charger=self.charger), self.board.on_retained
+        )
+        self.bus.on_connect(self.board.republish)
+        self.bus.add_route(channels.PILE_SESSION.filter(), self.on_pile_session)
+        self.bus.add_route(channels.PILE_TARIFF.filter(), self.on_pile_tariff)
+        self.bus.add_route(
+            channels.COLLECTOR_STOP.topic(charger=self.charger), self.on_stop_request
         )
 
     def start(self) -> None:
@@ -216,7 +220,7 @@ class Collector:
 
     async def on_pile_session(self, message: Incoming) -> None:
         """Billing's retained word on a pile's session: resume after a restart, or end."""
-        pile_id = StationTopics.pile_of_session_topic(message.topic)
+        pile_id = channels.PILE_SESSION.param(message.topic, "pile")
         pile = self.piles.get(pile_id) if pile_id else None
         if pile is None or not message.payload:
             return
@@ -243,7 +247,7 @@ class Collector:
             flow.checked_out()
 
     async def on_pile_tariff(self, message: Incoming) -> None:
-        pile_id = StationTopics.pile_of_tariff_topic(message.topic)
+        pile_id = channels.PILE_TARIFF.param(message.topic, "pile")
         if pile_id not in self.piles or not message.payload:
             return
         try:
@@ -282,7 +286,9 @@ class Collector:
         )
         with contextlib.suppress(BusUnavailable):
             # Telemetry: billing prices from the readings it has; a lost one is not a lost kWh.
-            await self.bus.publish(StationTopics.pile_meter(pile.flow.pile_id), reading, qos=0)
+            await self.bus.publish(
+                channels.PILE_METER.topic(pile=pile.flow.pile_id), reading, qos=0
+            )
 
     def _drop(self, pile_id: str, kind: DropKind) -> None:
         """Count every refused message; log it once per pile and kind, not once per message."""
@@ -372,7 +378,7 @@ class Collector:
         self, pile_id: str, session_id: str, card_uid: str
     ) -> VerificationReply | None:
         request = VerificationRequest(session_id=session_id, pile_id=pile_id, card_uid=card_uid)
-        return await self._ask(StationTopics.verification_requests(), request, VerificationReply)
+        return await self._ask(channels.VERIFICATION.topic(), request, VerificationReply)
 
     async def _open_session(
         self, pile: Pile, session_id: str, card_uid: str, balance: Decimal | None
@@ -389,7 +395,7 @@ class Collector:
             meter_start=meter,
             balance=balance,
         )
-        reply = await self._ask(StationTopics.session_open_requests(), request, SessionOpenReply)
+        reply = await self._ask(channels.SESSION_OPEN.topic(), request, SessionOpenReply)
         if reply is None:
             # Billing may have stored the session and lost its answer (killed right after,
             # the broker restarting): unless withdrawn, it would hold the pile busy for ever.
@@ -457,7 +463,7 @@ class Collector:
         """Until billing has the record; checkout is idempotent by session id, so retry freely."""
         delay = 0.5
         while True:
-            reply = await self._ask(StationTopics.checkout_requests(), request, CheckoutReply)
+            reply = await self._ask(channels.CHECKOUT.topic(), request, CheckoutReply)
             if reply is not None:
                 return reply
             await asyncio.sleep(delay)

@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from station_protocol.bus import Bus, BusUnavailable, Incoming
+from station_protocol import channels
 from station_protocol.ids import is_pile_id
 from station_protocol.messages import FaultReport
-from station_protocol.topics import StationTopics
+from station_runtime.bus import Bus, BusUnavailable
+from station_runtime.deliveries import Incoming
 
 log = logging.getLogger("station.collector.faults")
 
@@ -105,7 +106,9 @@ class FaultBoard:
             self.active.setdefault((report.source, report.code), report)
 
     async def _publish(self, report: FaultReport) -> bool:
-        topic = StationTopics.collector_fault(self.charger, report.source, report.code)
+        topic = channels.COLLECTOR_FAULT.topic(
+            charger=self.charger, source=report.source, code=report.code
+        )
         try:
             await self.bus.publish(topic, report, qos=1, retain=True)
         except BusUnavailable:

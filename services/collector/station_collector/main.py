@@ -12,9 +12,9 @@ from station_collector.api.routes import piles
 from station_collector.collector import Collector
 from station_collector.core.config import Settings
 from station_collector.metrics import CollectorMetrics
-from station_protocol.bus import Bus
-from station_protocol.service.health import health_router
-from station_protocol.topics import StationTopics
+from station_protocol import channels
+from station_runtime.bus import Bus
+from station_runtime.health import bus_health_router
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -26,7 +26,7 @@ def create_app(settings: Settings) -> FastAPI:
         options = settings.bus_options(
             f"collector-{settings.charger}",
             charger=settings.charger,
-            status_topic=StationTopics.collector_status(settings.charger),
+            status_topic=channels.COLLECTOR_STATUS.topic(charger=settings.charger),
         )
         bus = Bus(options, registry=registry)
         collector = Collector(settings, bus, metrics)
@@ -42,6 +42,6 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title=f"Collector {settings.charger}", lifespan=lifespan)
     app.state.settings = settings
     app.state.bus = None
-    app.include_router(health_router(lambda: app.state.bus, registry))
+    app.include_router(bus_health_router(lambda: app.state.bus, registry))
     app.include_router(piles.router, prefix="/api/v1")
     return app

@@ -34,11 +34,12 @@ from typing import Any
 
 from station_collector.faults import FaultBoard
 from station_collector.metrics import CollectorMetrics
-from station_protocol.bus import Bus, BusUnavailable, RequestTimeout
+from station_protocol import channels
 from station_protocol.faults import FaultCode
 from station_protocol.messages import BreathAck, CollectorBreath
-from station_protocol.topics import StationTopics, ZigbeeTopics
+from station_protocol.topics import ZigbeeTopics
 from station_protocol.zigbee import BreathCommand, encode
+from station_runtime.bus import Bus, BusUnavailable, RequestTimeout
 
 log = logging.getLogger("station.collector.watch")
 
@@ -162,7 +163,7 @@ class Watch:
         )
         try:
             raw = await self.bus.request(
-                StationTopics.collector_breath(self.charger), breath, timeout=self.grace
+                channels.COLLECTOR_BREATH.topic(charger=self.charger), breath, timeout=self.grace
             )
             BreathAck.model_validate_json(raw)
         except (RequestTimeout, BusUnavailable, ValueError):

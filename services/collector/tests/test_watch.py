@@ -17,10 +17,12 @@ from prometheus_client import CollectorRegistry
 from station_collector.faults import FaultBoard
 from station_collector.metrics import CollectorMetrics
 from station_collector.watch import Watch
-from station_protocol.bus import BrokerAddress, Bus, BusOptions, Incoming
+from station_protocol import channels
 from station_protocol.faults import FaultCode
 from station_protocol.messages import BreathAck, CollectorBreath
-from station_protocol.topics import StationTopics, ZigbeeTopics
+from station_protocol.topics import ZigbeeTopics
+from station_runtime.bus import BrokerAddress, Bus, BusOptions
+from station_runtime.deliveries import Incoming
 from station_tools.mosquitto import Mosquitto
 
 T1 = 0.1
@@ -78,7 +80,7 @@ async def local_server(broker: Mosquitto) -> AsyncIterator[None]:
         breath = CollectorBreath.model_validate_json(message.payload)
         await bus.reply(message, BreathAck(charger=breath.charger, seq=breath.seq))
 
-    bus.add_route(StationTopics.collector_breaths(), answer)
+    bus.add_route(channels.COLLECTOR_BREATH.filter(), answer)
     async with bus:
         await bus.wait_connected(5)
         yield

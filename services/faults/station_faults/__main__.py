@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from station_faults.core.config import SERVICE, Settings
 from station_faults.main import create_app
-from station_protocol.service.app import serve
+from station_runtime.serve import serve
 
 
 def main() -> None:

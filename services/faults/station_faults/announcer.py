@@ -32,10 +32,10 @@ from station_faults.episodes import (
 )
 from station_faults.metrics import FaultMetrics, LatencyStage
 from station_faults.models import FaultEpisode
+from station_protocol import channels
 from station_protocol.bulletins import Bulletin
-from station_protocol.bus import Bus, BusUnavailable
 from station_protocol.catalogue import Catalogue
-from station_protocol.topics import StationTopics
+from station_runtime.bus import Bus, BusUnavailable
 
 log = logging.getLogger("station.faults.announcer")
 
@@ -190,7 +190,7 @@ class FaultAnnouncer:
                 log.exception("reconciliation failed")
 
     async def _publish(self, bulletin: Bulletin) -> None:
-        topic = StationTopics.fault_bulletin(bulletin.source, bulletin.code)
+        topic = channels.FAULT_BULLETIN.topic(source=bulletin.source, code=bulletin.code)
         if not self.bus.connected:
             log.warning("bulletin not published yet: no broker", extra={"topic": topic})
             return
@@ -203,7 +203,7 @@ class FaultAnnouncer:
 
     async def _withdraw(self, source: str, code: str) -> None:
         """An empty retained message deletes the retained bulletin on the broker."""
-        topic = StationTopics.fault_bulletin(source, code)
+        topic = channels.FAULT_BULLETIN.topic(source=source, code=code)
         if not self.bus.connected:
             log.warning("bulletin not withdrawn yet: no broker", extra={"topic": topic})
             return

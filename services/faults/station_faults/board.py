@@ -15,8 +15,8 @@ from pydantic import ValidationError
 
 from station_faults.metrics import FaultMetrics, MessageKind
 from station_protocol.bulletins import Bulletin
-from station_protocol.bus import Incoming
 from station_protocol.topics import StationTopics
+from station_runtime.deliveries import Incoming
 
 log = logging.getLogger("station.faults.board")
 

@@ -12,7 +12,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from station_faults.metrics import FaultMetrics, MessageKind
-from station_protocol.bus import Incoming
+from station_runtime.deliveries import Incoming
 
 log = logging.getLogger("station.faults.decoding")
 

@@ -34,12 +34,15 @@ from station_faults.core.clock import Clock
 from station_faults.decoding import drop, read
 from station_faults.episodes import EpisodeStore, Sighting
 from station_faults.metrics import FaultMetrics, MessageKind
-from station_protocol.bus import Bus, Incoming, by_topic
+from station_protocol import channels
 from station_protocol.catalogue import Catalogue
+from station_protocol.channels import shared
 from station_protocol.faults import FaultCode
 from station_protocol.messages import BreathAck, CollectorBreath, ServiceStatus
-from station_protocol.topics import StationTopics, shared
+from station_protocol.topics import StationTopics
 from station_protocol.zigbee import OnlineState
+from station_runtime.bus import Bus, by_topic
+from station_runtime.deliveries import Incoming
 
 log = logging.getLogger("station.faults.liveness")
 
@@ -79,9 +82,9 @@ class CollectorLiveness:
     def register(self) -> None:
         # A lane per collector's topic: its breaths are answered without waiting for anyone
         # else's database write.
-        breaths = shared(SHARE_GROUP, StationTopics.collector_breaths())
+        breaths = shared(SHARE_GROUP, channels.COLLECTOR_BREATH.filter())
         self.bus.add_route(breaths, self.on_breath, lane=by_topic)
-        self.bus.add_route(StationTopics.collector_statuses(), self.on_status, lane=by_topic)
+        self.bus.add_route(channels.COLLECTOR_STATUS.filter(), self.on_status, lane=by_topic)
         self.bus.on_connect(self.listening)
 
     async def listening(self) -> None:

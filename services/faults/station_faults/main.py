@@ -22,11 +22,11 @@ from station_faults.episodes import EpisodeStore
 from station_faults.liveness import CollectorLiveness
 from station_faults.metrics import BoardCollector, FaultMetrics
 from station_faults.reports import ReportHandler
-from station_protocol.bus import Bus
+from station_protocol import channels
 from station_protocol.catalogue import load_catalogue
-from station_protocol.service.health import health_router
-from station_protocol.service.migrations import make_engine, migrate
-from station_protocol.topics import StationTopics
+from station_runtime.bus import Bus
+from station_runtime.health import bus_health_router
+from station_runtime.migrations import make_engine, migrate
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version_faults"
@@ -58,7 +58,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
                 clock=clock,
                 hold_down=timedelta(seconds=settings.hold_down),
             )
-            bus.add_route(StationTopics.fault_bulletins(), BoardFeed(board, metrics).on_bulletin)
+            bus.add_route(channels.FAULT_BULLETIN.filter(), BoardFeed(board, metrics).on_bulletin)
             bus.on_connect(announcer.connected)
             ReportHandler(bus, announcer, catalogue, metrics).register()
             liveness = CollectorLiveness(
@@ -103,6 +103,6 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
         runtime = app.state.runtime
         return isinstance(runtime, Runtime) and await asyncio.to_thread(runtime.store.ping)
 
-    app.include_router(health_router(running_bus, registry, {"database": database_ready}))
+    app.include_router(bus_health_router(running_bus, registry, {"database": database_ready}))
     app.include_router(faults.router)
     return app

@@ -17,7 +17,7 @@ from typing import ClassVar
 from sqlalchemy import Column, Float, Index, Integer, String, Text, text
 from sqlmodel import Field, SQLModel
 
-from station_protocol.service.columns import UtcDateTime
+from station_runtime.columns import UtcDateTime
 
 OPEN_EPISODE_PER_FAULT = "uq_faults_episodes_open"
 OPEN = text("cleared_at IS NULL")

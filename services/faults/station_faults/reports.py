@@ -22,11 +22,13 @@ from station_faults.announcer import FaultAnnouncer
 from station_faults.decoding import drop, read
 from station_faults.episodes import Sighting
 from station_faults.metrics import FaultMetrics, MessageKind
-from station_protocol.bus import Bus, Incoming, by_topic
+from station_protocol import channels
 from station_protocol.catalogue import Catalogue
 from station_protocol.ids import charger_of, is_pile_id
 from station_protocol.messages import FaultReport, ServiceFaultReport
 from station_protocol.topics import CollectorFaultTopic, ServiceFaultTopic, StationTopics
+from station_runtime.bus import Bus, by_topic
+from station_runtime.deliveries import Incoming
 
 log = logging.getLogger("station.faults.reports")
 
@@ -56,8 +58,8 @@ class ReportHandler:
     def register(self) -> None:
         # A lane per report topic: one (source, code) in order, different faults side by side.
         for topics, handler in (
-            (StationTopics.all_collector_faults(), self.on_collector_report),
-            (StationTopics.all_service_faults(), self.on_service_report),
+            (channels.COLLECTOR_FAULT.filter(), self.on_collector_report),
+            (channels.SERVICE_FAULT.filter(), self.on_service_report),
         ):
             self.bus.add_route(topics, handler, lane=by_topic)
 

@@ -25,8 +25,8 @@ from fastapi import FastAPI
 
 from station_faults.core.config import Settings
 from station_faults.main import create_app
+from station_protocol import channels
 from station_protocol.bulletins import Bulletin
-from station_protocol.bus import BrokerAddress, Bus, BusOptions
 from station_protocol.messages import (
     BreathAck,
     CollectorBreath,
@@ -34,8 +34,8 @@ from station_protocol.messages import (
     ServiceFaultReport,
     ServiceStatus,
 )
-from station_protocol.topics import StationTopics
 from station_protocol.zigbee import OnlineState
+from station_runtime.bus import BrokerAddress, Bus, BusOptions
 from station_tools.mosquitto import Mosquitto
 
 POLL = 0.02
@@ -140,7 +140,9 @@ class StationSide:
             detected_at=detected_at or at,
             detail=detail or {},
         )
-        await self.raw_report(StationTopics.collector_fault(charger, source, code), report)
+        await self.raw_report(
+            channels.COLLECTOR_FAULT.topic(charger=charger, source=source, code=code), report
+        )
 
     async def raw_report(self, topic: str, payload: FaultReport | bytes) -> None:
         await self.bus.publish(topic, payload, qos=1, retain=True)
@@ -150,18 +152,20 @@ class StationSide:
         report = ServiceFaultReport(
             service=service, source=source, code=code, active=active, since=at, detected_at=at
         )
-        topic = StationTopics.service_fault(service, source, code)
+        topic = channels.SERVICE_FAULT.topic(service=service, source=source, code=code)
         await self.bus.publish(topic, report, qos=1, retain=True)
 
     async def status(self, charger: str, state: OnlineState) -> None:
         """What a collector's bus (online) or its last will (offline) writes."""
         status = ServiceStatus(state=state, service="collector", charger=charger)
-        await self.bus.publish(StationTopics.collector_status(charger), status, retain=True)
+        await self.bus.publish(
+            channels.COLLECTOR_STATUS.topic(charger=charger), status, retain=True
+        )
 
     async def breathe(self, charger: str, seq: int, t1: float, timeout: float = 5.0) -> BreathAck:
         breath = CollectorBreath(charger=charger, seq=seq, sent_at=now(), t1=t1)
         answer = await self.bus.request(
-            StationTopics.collector_breath(charger), breath, timeout=timeout
+            channels.COLLECTOR_BREATH.topic(charger=charger), breath, timeout=timeout
         )
         return BreathAck.model_validate_json(answer)
 
@@ -175,7 +179,7 @@ class BulletinBoard:
 
     def messages(self, source: str, code: str) -> list[Bulletin | None]:
         """What arrived on the bulletin topic, in order; ``None`` for a withdrawal."""
-        topic = StationTopics.fault_bulletin(source, code)
+        topic = channels.FAULT_BULLETIN.topic(source=source, code=code)
         return [
             Bulletin.model_validate_json(payload) if payload else None
             for seen_topic, payload, _ in self.seen
@@ -185,7 +189,7 @@ class BulletinBoard:
     async def retained(self, source: str, code: str) -> Bulletin | None:
         """What a board connecting now gets for this fault (fresh client, retained only)."""
         async with aiomqtt.Client("127.0.0.1", self.broker.port) as client:
-            await client.subscribe(StationTopics.fault_bulletin(source, code), qos=1)
+            await client.subscribe(channels.FAULT_BULLETIN.topic(source=source, code=code), qos=1)
             try:
                 async with asyncio.timeout(0.3):
                     async for message in client.messages:
@@ -271,7 +275,7 @@ async def board(own_mosquitto: Mosquitto) -> AsyncIterator[BulletinBoard]:
 
     async def listen() -> None:
         async with aiomqtt.Client("127.0.0.1", own_mosquitto.port) as client:
-            await client.subscribe(StationTopics.fault_bulletins(), qos=1)
+            await client.subscribe(channels.FAULT_BULLETIN.filter(), qos=1)
             ready.set()
             async for message in client.messages:
                 payload = message.payload if isinstance(message.payload, bytes) else b""

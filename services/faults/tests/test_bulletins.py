@@ -6,9 +6,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from station_protocol import channels
 from station_protocol.catalogue import Language, load_catalogue
 from station_protocol.messages import FaultReport
-from station_protocol.topics import StationTopics
 
 
 def now() -> datetime:
@@ -150,7 +150,7 @@ async def test_bad_reports_are_counted_and_dropped(
     faults: Any, station: Any, board: Any, eventually: Any
 ) -> None:
     at = now()
-    topic = StationTopics.collector_fault("c1", "c1-p05", "pile_unreachable")
+    topic = channels.COLLECTOR_FAULT.topic(charger="c1", source="c1-p05", code="pile_unreachable")
     await station.raw_report(topic, b"{not json")
     await station.raw_report(topic, b'{"v": "v1", "charger": "c1", "active": "perhaps"}')
     other_charger = FaultReport(
@@ -171,12 +171,15 @@ async def test_bad_reports_are_counted_and_dropped(
         detected_at=at,
     )
     await station.raw_report(
-        StationTopics.collector_fault("c1", "c2-p01", "pile_unreachable"), foreign_pile
+        channels.COLLECTOR_FAULT.topic(charger="c1", source="c2-p01", code="pile_unreachable"),
+        foreign_pile,
     )
     unknown = FaultReport(
         charger="c1", source="c1-p05", code="pile_on_fire", active=True, since=at, detected_at=at
     )
-    await station.raw_report(StationTopics.collector_fault("c1", "c1-p05", "pile_on_fire"), unknown)
+    await station.raw_report(
+        channels.COLLECTOR_FAULT.topic(charger="c1", source="c1-p05", code="pile_on_fire"), unknown
+    )
 
     async def all_dropped() -> bool:
         return await faults.metric("station_faults_dropped_messages_total", kind="report") == 5

@@ -19,7 +19,7 @@ from station_faults.episodes import (
     episode_detail,
 )
 from station_faults.main import MIGRATIONS, VERSION_TABLE
-from station_protocol.service.migrations import make_engine, migrate
+from station_runtime.migrations import make_engine, migrate
 from station_tools.postgres import TEST_SETTINGS, Postgres
 
 HOLD_DOWN = timedelta(seconds=10)

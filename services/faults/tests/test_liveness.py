@@ -10,8 +10,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from station_protocol import channels
 from station_protocol.messages import CollectorBreath
-from station_protocol.topics import StationTopics
 from station_protocol.zigbee import OnlineState
 from station_tools.mosquitto import Mosquitto
 
@@ -145,9 +145,9 @@ async def test_a_restarted_collector_has_its_whole_grace_from_coming_back(
 async def test_bad_breaths_are_counted_and_dropped(
     faults: Any, station: Any, eventually: Any
 ) -> None:
-    await station.bus.publish(StationTopics.collector_breath("c1"), b"\x00garbage")
+    await station.bus.publish(channels.COLLECTOR_BREATH.topic(charger="c1"), b"\x00garbage")
     wrong_charger = CollectorBreath(charger="c2", seq=1, sent_at=datetime.now(UTC), t1=T1)
-    await station.bus.publish(StationTopics.collector_breath("c1"), wrong_charger)
+    await station.bus.publish(channels.COLLECTOR_BREATH.topic(charger="c1"), wrong_charger)
 
     async def dropped() -> bool:
         count = await faults.metric("station_faults_dropped_messages_total", kind="breath")
@@ -159,13 +159,13 @@ async def test_bad_breaths_are_counted_and_dropped(
 
 CHILD = """
 import asyncio, sys
-from station_protocol.bus import BrokerAddress, Bus, BusOptions
+from station_runtime.bus import BrokerAddress, Bus, BusOptions
 from station_protocol.topics import StationTopics
 async def main():
     charger = sys.argv[2]
     options = BusOptions(
         BrokerAddress.parse(sys.argv[1]), f"collector-{charger}", "collector", charger=charger,
-        status_topic=StationTopics.collector_status(charger),
+        status_topic=channels.COLLECTOR_STATUS.topic(charger=charger),
     )
     async with Bus(options) as bus:
         await bus.wait_connected(5)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from station_protocol.service.app import serve
+from station_runtime.serve import serve
 from station_sync.core.config import SERVICE, Settings
 from station_sync.main import create_app
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from station_protocol.outbox import ChargingRecord
+from station_protocol.records import ChargingRecord
 from station_sync.outbox import OutboxRow, Position
 
 

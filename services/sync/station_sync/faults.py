@@ -13,10 +13,10 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from station_protocol.bus import Bus, BusUnavailable
+from station_protocol import channels
 from station_protocol.faults import FaultCode
 from station_protocol.messages import ServiceFaultReport
-from station_protocol.topics import StationTopics
+from station_runtime.bus import Bus, BusUnavailable
 
 log = logging.getLogger("station.sync.faults")
 
@@ -36,7 +36,9 @@ class FaultAnnouncer:
 
     @property
     def topic(self) -> str:
-        return StationTopics.service_fault(self.service, self.source, self.code.value)
+        return channels.SERVICE_FAULT.topic(
+            service=self.service, source=self.source, code=self.code.value
+        )
 
     @property
     def active(self) -> bool:

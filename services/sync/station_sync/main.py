@@ -17,9 +17,9 @@ import httpx
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from station_protocol.bus import Bus
-from station_protocol.service.health import health_router
-from station_protocol.service.migrations import make_engine
+from station_runtime.bus import Bus
+from station_runtime.health import bus_health_router
+from station_runtime.migrations import make_engine
 from station_sync.api.routes import status
 from station_sync.central import CentralClient
 from station_sync.core.clock import Clock, utc_now
@@ -85,7 +85,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
         runtime = app.state.runtime
         return isinstance(runtime, Runtime) and await asyncio.to_thread(runtime.outbox.readable)
 
-    app.include_router(health_router(running_bus, registry, {"outbox": outbox_ready}))
+    app.include_router(bus_health_router(running_bus, registry, {"outbox": outbox_ready}))
     app.include_router(status.router)
     return app
 

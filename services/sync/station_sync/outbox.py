@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, case, func, select, text, tuple_, update
 
-from station_protocol.outbox import REFUSED, UNSENT, billing_outbox
+from station_runtime.outbox import REFUSED, UNSENT, billing_outbox
 
 ERROR_TEXT_LIMIT = 500
 

@@ -23,8 +23,9 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, select
 
 from station_protocol.messages import ServiceFaultReport
-from station_protocol.outbox import OUTBOX_METADATA, ChargingRecord, billing_outbox
-from station_protocol.service.migrations import make_engine
+from station_protocol.records import ChargingRecord
+from station_runtime.migrations import make_engine
+from station_runtime.outbox import OUTBOX_METADATA, billing_outbox
 from station_sync.core.config import Settings
 from station_sync.main import create_app
 from station_tools.central import CentralApi, prometheus_sample

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
+from station_protocol import channels
 from station_protocol.faults import FaultCode
-from station_protocol.topics import StationTopics
 from station_tools.records import sample_record
 from station_tools.steps import eventually
 
@@ -33,7 +33,9 @@ async def test_an_outage_delays_records_raises_the_fault_and_loses_nothing(
     before = [sample_record(station) for _ in range(20)]
     during = [sample_record(station) for _ in range(10)]
     outbox.queue(before)
-    topic = StationTopics.service_fault("sync", "central", FaultCode.CENTRAL_SYNC_BACKLOG)
+    topic = channels.SERVICE_FAULT.topic(
+        service="sync", source="central", code=FaultCode.CENTRAL_SYNC_BACKLOG
+    )
     settings = make_settings(
         own_central.url,
         station,

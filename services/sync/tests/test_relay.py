@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, insert, select
 
-from station_protocol.outbox import OUTBOX_METADATA, billing_outbox
-from station_protocol.service.migrations import make_engine
+from station_runtime.migrations import make_engine
+from station_runtime.outbox import OUTBOX_METADATA, billing_outbox
 from station_tools.central import CentralApi
 from station_tools.postgres import TEST_SETTINGS, Postgres
 from station_tools.records import queue_records, sample_record

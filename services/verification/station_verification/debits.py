@@ -13,7 +13,6 @@ balance). A request whose session was debited with another amount or card is a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,6 +27,7 @@ from station_protocol.messages import (
     DebitRequest,
     DebitResult,
 )
+from station_runtime.clock import Clock
 from station_verification import ledger
 from station_verification.models import Card, LedgerKind
 from station_verification.money import InexactAmount, shown, to_units
@@ -80,7 +80,7 @@ class Debiting:
     """Books debits and tells balances in their own transactions (blocking: run in a thread)."""
 
     engine: Engine
-    clock: Callable[[], datetime]
+    clock: Clock
 
     def debit(self, request: DebitRequest) -> DebitReply:
         try:

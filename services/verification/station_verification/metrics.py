@@ -8,6 +8,7 @@ from enum import StrEnum
 from prometheus_client import CollectorRegistry, Counter
 
 from station_protocol.messages import DebitResult, VerificationResult
+from station_runtime.deliveries import Dropped, DropReason
 
 
 class DropKind(StrEnum):
@@ -57,3 +58,9 @@ class VerificationMetrics:
         for debit in DebitResult:
             metrics.debits.labels(debit.value)
         return metrics
+
+    def count_drop(self, dropped: Dropped) -> None:
+        """A message unreadable on its channel is ``malformed_<channel>``; a handler's own
+        refusal keeps its reason (``no_response_topic``, ``session_conflict``)."""
+        unreadable = dropped.reason in DropReason.__members__.values()
+        self.dropped.labels(f"malformed_{dropped.kind}" if unreadable else dropped.reason).inc()

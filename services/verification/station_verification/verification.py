@@ -9,9 +9,8 @@ that the same card cannot be accepted twice at once, even by two replicas.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import Engine
@@ -24,17 +23,12 @@ from station_protocol.messages import (
     VerificationRequest,
     VerificationResult,
 )
+from station_runtime.clock import Clock
 from station_verification import authorizations, ledger
 from station_verification.core.config import Settings
 from station_verification.models import Authorization, Card, CardStatus
 
 log = logging.getLogger("station.verification")
-
-Clock = Callable[[], datetime]
-
-
-def station_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 class SessionConflict(Exception):
@@ -105,7 +99,7 @@ class Verifier:
 
     engine: Engine
     policy: Policy
-    clock: Clock = station_clock
+    clock: Clock
 
     def verify(self, request: VerificationRequest) -> Verdict:
         try:

@@ -22,14 +22,14 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 
-from station_protocol.bus import BrokerAddress, Bus, BusOptions
+from station_protocol import channels
 from station_protocol.messages import (
     PileSession,
     SessionStatus,
     VerificationReply,
     VerificationRequest,
 )
-from station_protocol.topics import StationTopics
+from station_runtime.bus import BrokerAddress, Bus, BusOptions
 from station_tools.mosquitto import Mosquitto
 from station_verification.core.config import Settings
 from station_verification.main import create_app
@@ -92,12 +92,12 @@ def start_service(make_settings: Callable[..., Settings]) -> ServiceFactory:
     async def start(**overrides: Any) -> AsyncIterator[RunningService]:
         app = create_app(make_settings(**overrides))
         async with app.router.lifespan_context(app):
-            await app.state.bus.wait_connected(5)
+            await app.state.service.bus.wait_connected(5)
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://verification"
             ) as http:
-                yield RunningService(app, http, app.state.engine)
+                yield RunningService(app, http, app.state.service.engine)
 
     return start
 
@@ -129,7 +129,7 @@ def verify(collector: Bus) -> Verify:
         request = VerificationRequest(
             session_id=session_id or str(uuid.uuid4()), pile_id=pile_id, card_uid=card_uid
         )
-        answer = await collector.request(StationTopics.verification_requests(), request, timeout=5)
+        answer = await collector.request(channels.VERIFICATION.topic(), request, timeout=5)
         return VerificationReply.model_validate_json(answer)
 
     return ask
@@ -153,7 +153,7 @@ async def announce(collector: Bus) -> AsyncIterator[Announce]:
             started_at=now,
             stopped_at=now if status == SessionStatus.COMPLETED else None,
         )
-        topic = StationTopics.pile_session(pile_id)
+        topic = channels.PILE_SESSION.topic(pile=pile_id)
         topics.add(topic)
         await collector.publish(topic, session, retain=True)
 

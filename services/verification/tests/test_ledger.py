@@ -14,7 +14,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 
-from station_protocol.bus import Bus
+from station_protocol import channels
 from station_protocol.messages import (
     BalanceReply,
     BalanceRequest,
@@ -22,9 +22,9 @@ from station_protocol.messages import (
     DebitRequest,
     DebitResult,
 )
-from station_protocol.service.migrations import make_engine, migrate
-from station_protocol.topics import StationTopics
-from station_verification.main import MIGRATIONS, VERSION_TABLE
+from station_runtime.bus import Bus
+from station_runtime.migrations import make_engine, migrate
+from station_verification.main import SPEC
 
 
 async def debit(
@@ -36,7 +36,7 @@ async def debit(
         pile_id=pile,
         amount=Decimal(amount),
     )
-    answer = await bus.request(StationTopics.debit_requests(), request, timeout=5)
+    answer = await bus.request(channels.DEBIT.topic(), request, timeout=5)
     return DebitReply.model_validate_json(answer)
 
 
@@ -136,7 +136,7 @@ async def test_balance_requests_answer_the_ledger_sum(service: Any, collector: B
 
     async def ask(card: str) -> BalanceReply:
         answer = await collector.request(
-            StationTopics.balance_requests(), BalanceRequest(card_uid=card), timeout=5
+            channels.BALANCE.topic(), BalanceRequest(card_uid=card), timeout=5
         )
         return BalanceReply.model_validate_json(answer)
 
@@ -249,8 +249,8 @@ def test_upgrading_a_0001_database_keeps_every_entry_and_one_debit_per_session(
 ) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'verification.db'}")
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("version_table", VERSION_TABLE)
+    config.set_main_option("script_location", str(SPEC.migrations))
+    config.set_main_option("version_table", SPEC.version_table)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0001")
@@ -263,7 +263,7 @@ def test_upgrading_a_0001_database_keeps_every_entry_and_one_debit_per_session(
                 "VALUES ('old', ?, ?, ?, '2026-01-01 00:00:00')",
                 (kind, amount, session),
             )
-    migrate(engine, MIGRATIONS, VERSION_TABLE)
+    migrate(engine, SPEC.migrations, SPEC.version_table)
     engine.dispose()
 
     with sqlite3.connect(tmp_path / "verification.db") as raw:

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
-from station_protocol.bus import Bus, RequestTimeout
+from station_protocol import channels
 from station_protocol.messages import SessionStatus, VerificationRequest, VerificationResult
-from station_protocol.topics import StationTopics
+from station_runtime.bus import Bus, RequestTimeout
 from station_verification.models import Authorization
 
-REQUESTS = StationTopics.verification_requests()
+REQUESTS = channels.VERIFICATION.topic()
 
 
 def authorizations_of(service: Any, card_uid: str) -> list[Authorization]:
@@ -206,7 +206,7 @@ async def test_a_session_id_reused_for_another_card_is_dropped(
 async def test_malformed_pile_sessions_are_dropped_and_counted(
     service: Any, collector: Bus, poll: Any
 ) -> None:
-    topic = StationTopics.pile_session("c9-p09")
+    topic = channels.PILE_SESSION.topic(pile="c9-p09")
     await collector.publish(topic, b'{"session_id": "s", "status": "sideways"}')
 
     async def counted() -> bool:

@@ -18,9 +18,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from station_protocol.bus import BrokerAddress
 from station_protocol.ids import Layout
-from station_protocol.logs import configure_logging
+from station_runtime.bus import BrokerAddress
+from station_runtime.logs import configure_logging
 from station_tools.arguments import broker_arg, layout_arg, number_arg
 from station_tools.simulator.control import RemoteControl
 from station_tools.simulator.settings import SimulatorSettings

@@ -20,7 +20,6 @@ from collections.abc import Callable
 import aiomqtt
 from pydantic import TypeAdapter, ValidationError
 
-from station_protocol.bus import BrokerAddress
 from station_protocol.topics import ZigbeeTopicKind, ZigbeeTopics
 from station_protocol.zigbee import (
     MAX_PAYLOAD_BYTES,
@@ -34,6 +33,7 @@ from station_protocol.zigbee import (
     PileCommand,
     encode,
 )
+from station_runtime.bus import BrokerAddress
 from station_tools.simulator.options import SimulatorOptions
 from station_tools.simulator.pile import SimulatedPile
 

@@ -18,10 +18,11 @@ from types import TracebackType
 import aiomqtt
 from pydantic import ValidationError
 
-from station_protocol.bus import BrokerAddress
+from station_protocol import channels
+from station_protocol.channels import Z2M_ROOT
 from station_protocol.ids import charger_of
 from station_protocol.simulator import PileControl, SimulatorStatus
-from station_protocol.topics import Z2M_ROOT, SimulatorTopics, ZigbeeTopics
+from station_protocol.topics import ZigbeeTopics
 from station_protocol.zigbee import (
     MAX_PAYLOAD_BYTES,
     Display,
@@ -29,6 +30,7 @@ from station_protocol.zigbee import (
     OnlineState,
     encode,
 )
+from station_runtime.bus import BrokerAddress
 from station_tools.simulator.station import Simulator
 
 log = logging.getLogger("station.simulator")
@@ -74,7 +76,7 @@ class RemoteControl:
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 await asyncio.wait_for(
                     client.publish(
-                        SimulatorTopics.status(),
+                        channels.SIMULATOR_STATUS.topic(),
                         encode(self._status(OnlineState.OFFLINE)),
                         qos=1,
                         retain=True,
@@ -93,7 +95,10 @@ class RemoteControl:
     async def _run(self) -> None:
         broker = self._simulator.broker
         will = aiomqtt.Will(
-            SimulatorTopics.status(), encode(self._status(OnlineState.OFFLINE)), qos=1, retain=True
+            channels.SIMULATOR_STATUS.topic(),
+            encode(self._status(OnlineState.OFFLINE)),
+            qos=1,
+            retain=True,
         )
         delay = 0.2
         while True:
@@ -107,9 +112,9 @@ class RemoteControl:
                     timeout=5,
                 ) as client:
                     self._client = client
-                    await client.subscribe(SimulatorTopics.pile_controls(), qos=1)
+                    await client.subscribe(channels.PILE_CONTROL.filter(), qos=1)
                     await client.publish(
-                        SimulatorTopics.status(),
+                        channels.SIMULATOR_STATUS.topic(),
                         encode(self._status(OnlineState.ONLINE)),
                         qos=1,
                         retain=True,
@@ -128,7 +133,7 @@ class RemoteControl:
 
     async def _on_message(self, message: aiomqtt.Message) -> None:
         topic = message.topic.value
-        pile = SimulatorTopics.pile_of_control_topic(topic)
+        pile = channels.PILE_CONTROL.param(topic, "pile")
         if pile is None or pile not in self._simulator.layout.pile_ids():
             log.warning("control for an unknown pile ignored", extra={"topic": topic})
             return
@@ -167,7 +172,7 @@ async def simulator_status(broker: BrokerAddress, timeout: float = 2.0) -> Simul
     Raises ``aiomqtt.MqttError`` when the broker cannot be reached.
     """
     async with _client(broker, timeout) as client:
-        await client.subscribe(SimulatorTopics.status(), qos=1)
+        await client.subscribe(channels.SIMULATOR_STATUS.topic(), qos=1)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 async for message in client.messages:
@@ -182,7 +187,7 @@ async def simulator_status(broker: BrokerAddress, timeout: float = 2.0) -> Simul
 async def wait_simulator_online(broker: BrokerAddress, instance: str, timeout: float) -> bool:
     """Wait until the simulator ``instance`` says it is online (all its bridges are)."""
     async with _client(broker, timeout) as client:
-        await client.subscribe(SimulatorTopics.status(), qos=1)
+        await client.subscribe(channels.SIMULATOR_STATUS.topic(), qos=1)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 async for message in client.messages:
@@ -213,7 +218,7 @@ async def send_control(
     async with _client(broker, timeout) as client:
         if watch > 0:
             await client.subscribe(topics.pile_set(pile), qos=1)
-        await client.publish(SimulatorTopics.pile_control(pile), encode(control), qos=1)
+        await client.publish(channels.PILE_CONTROL.topic(pile=pile), encode(control), qos=1)
         if watch <= 0 or show is None:
             return
         with contextlib.suppress(TimeoutError):

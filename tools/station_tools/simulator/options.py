@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from station_protocol.topics import Z2M_ROOT
+from station_protocol.channels import Z2M_ROOT
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from station_protocol.topics import Z2M_ROOT
+from station_protocol.channels import Z2M_ROOT
 from station_tools.simulator.options import SimulatorOptions
 
 

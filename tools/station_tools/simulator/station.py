@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
-from station_protocol.bus import BrokerAddress
 from station_protocol.ids import Layout, charger_of
 from station_protocol.simulator import PileControl, PileControlCommand
 from station_protocol.zigbee import ChargePointErrorCode
+from station_runtime.bus import BrokerAddress
 from station_tools.simulator.bridge import Bridge
 from station_tools.simulator.options import SimulatorOptions
 from station_tools.simulator.pile import SimulatedPile

@@ -19,7 +19,7 @@ from station_billing.displays import TariffDisplays
 from station_billing.meters import MeterWatch
 from station_billing.store import SessionStore
 from station_billing.tariffs import TariffBook
-from station_protocol.bus import Bus
+from station_runtime.bus import Bus
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -11,7 +11,7 @@ from pydantic import Field, StringConstraints, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from station_protocol.ids import Layout
-from station_protocol.service.settings import ServiceSettings
+from station_runtime.settings import ServiceSettings
 
 SERVICE = "billing"
 

@@ -15,7 +15,7 @@ from station_billing.meters import MeterWatch
 from station_billing.pricing.localtime import StationZone
 from station_billing.store import SessionStore
 from station_billing.tariffs import TariffBook
-from station_protocol.bus import Bus
+from station_runtime.bus import Bus
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from station_protocol.service.settings import ServiceSettings
+from station_runtime.settings import ServiceSettings
 
 SERVICE = "central"
 WEAK_TOKENS = frozenset({"changethis", "secret", "password", "admin"})

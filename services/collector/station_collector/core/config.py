@@ -7,9 +7,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from station_protocol.channels import Z2M_ROOT
 from station_protocol.ids import CHARGER_PATTERN
-from station_protocol.service.settings import ServiceSettings
-from station_protocol.topics import Z2M_ROOT
+from station_runtime.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):

@@ -9,8 +9,8 @@ from sqlalchemy import Engine
 from station_faults.announcer import FaultAnnouncer
 from station_faults.core.config import Settings
 from station_faults.episodes import EpisodeStore
-from station_protocol.bus import Bus
 from station_protocol.catalogue import Catalogue
+from station_runtime.bus import Bus
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from pydantic_settings import SettingsConfigDict
 
 from station_protocol.central import MAX_BATCH
 from station_protocol.ids import STATION_PATTERN
-from station_protocol.service.settings import ServiceSettings
+from station_runtime.settings import ServiceSettings
 
 SERVICE = "sync"
 

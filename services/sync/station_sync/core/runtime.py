@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from station_protocol.bus import Bus
+from station_runtime.bus import Bus
 from station_sync.core.config import Settings
 from station_sync.outbox import Outbox
 from station_sync.relay import Relay

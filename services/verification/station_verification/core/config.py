@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from station_protocol.service.settings import ServiceSettings
+from station_runtime.settings import DatabaseSettings, ServiceSettings
 
 SERVICE = "verification"
 
 
-class Settings(ServiceSettings):
+class Settings(ServiceSettings, DatabaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="STATION_VERIFICATION_", frozen=True, extra="ignore"
     )
 
     port: int = Field(default=8101, ge=0, le=65535)
-    data_dir: Path = Path(".station")
-    database_url: str = ""
-    """Empty means ``sqlite:///<data_dir>/verification.db``; a ``postgresql://`` URL works too."""
     min_balance: Decimal = Field(default=Decimal("0.01"), ge=0, allow_inf_nan=False)
     """Below this balance a card may not start a charge: it could not pay for any energy."""
     authorization_ttl: float = Field(default=120.0, gt=0)
@@ -30,7 +26,3 @@ class Settings(ServiceSettings):
     Long enough for the collector to open the session at billing; short enough that a
     charge that never started does not lock the card out of every other pile for long.
     """
-
-    @property
-    def database(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir / 'verification.db'}"

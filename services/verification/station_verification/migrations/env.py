@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection that ``station_protocol.service.migrations``
+"""Alembic environment: runs on the connection that ``station_runtime.migrations``
 hands over, so that migrating is part of the service's own start and uses its engine."""
 
 from __future__ import annotations

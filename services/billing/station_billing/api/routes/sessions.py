@@ -15,10 +15,10 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from station_billing.api.deps import BusDep, MetersDep, SettingsDep, StoreDep
 from station_billing.api.schemas import SessionView
 from station_billing.store import SessionFilter, stored_receipt
-from station_protocol.bus import BusUnavailable
+from station_protocol import channels
 from station_protocol.ids import charger_of
 from station_protocol.messages import Receipt, SessionStatus, StopReason, StopRequest
-from station_protocol.topics import StationTopics
+from station_runtime.bus import BusUnavailable
 
 STOP_POLL = 0.1
 
@@ -101,7 +101,7 @@ async def stop_session(
     )
     try:
         await bus.publish(
-            StationTopics.collector_stop_requests(charger_of(session.pile_id)), request
+            channels.COLLECTOR_STOP.topic(charger=charger_of(session.pile_id)), request
         )
     except BusUnavailable as exc:
         raise HTTPException(status_code=503, detail="station broker unavailable") from exc

@@ -1,6 +1,6 @@
 """The transactional outbox: each charging record queued for central with its session.
 
-The table's shape is the contract sync reads (``station_protocol.outbox``); billing only
+The table's shape is the contract sync reads (``station_runtime.outbox``); billing only
 ever inserts rows, in the transaction that completes a session.
 
 Revision ID: 0003_outbox
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from station_protocol.outbox import (
+from station_runtime.outbox import (
     OUTBOX_REFUSED_INDEX,
     OUTBOX_UNSENT_INDEX,
     REFUSED,

@@ -37,7 +37,7 @@ from station_protocol.central import (
     RecordResult,
 )
 from station_protocol.ids import STATION_PATTERN
-from station_protocol.outbox import ChargingRecord
+from station_protocol.records import ChargingRecord
 
 log = logging.getLogger("station.central.records")
 

@@ -14,8 +14,8 @@ import logging
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy.exc import IntegrityError
 
+from station_runtime.deps import ClockDep, DbDep
 from station_verification import cards, ledger
-from station_verification.api.deps import Clock, Db
 from station_verification.api.schemas import (
     CardCreate,
     CardOut,
@@ -31,7 +31,7 @@ from station_verification.money import money_text
 
 log = logging.getLogger("station.verification.api")
 
-router = APIRouter(prefix="/api/v1/cards", tags=["cards"])
+router = APIRouter(prefix="/cards", tags=["cards"])
 
 
 def _not_found(uid: str) -> HTTPException:
@@ -39,7 +39,7 @@ def _not_found(uid: str) -> HTTPException:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def issue_card(body: CardCreate, db: Db, clock: Clock) -> CardOut:
+def issue_card(body: CardCreate, db: DbDep, clock: ClockDep) -> CardOut:
     new = cards.NewCard(
         uid=body.uid,
         holder=body.holder,
@@ -62,7 +62,7 @@ def issue_card(body: CardCreate, db: Db, clock: Clock) -> CardOut:
 
 
 @router.get("/{uid:path}/ledger")
-def read_ledger(uid: str, db: Db) -> LedgerOut:
+def read_ledger(uid: str, db: DbDep) -> LedgerOut:
     """Every balance change of the card, oldest first; the balance is their sum.
 
     Registered before ``GET /{uid}`` so that ``.../ledger`` is this, not a card named so.
@@ -80,7 +80,7 @@ def read_ledger(uid: str, db: Db) -> LedgerOut:
 
 
 @router.get("/{uid:path}")
-def read_card(uid: str, db: Db) -> CardOut:
+def read_card(uid: str, db: DbDep) -> CardOut:
     """The card and its balance now. Percent-encode the uid: it may hold ``/``, ``?``, spaces."""
     try:
         return CardOut.of(cards.view(db, cards.find(db, uid)))
@@ -89,7 +89,7 @@ def read_card(uid: str, db: Db) -> CardOut:
 
 
 @router.patch("/{uid:path}")
-def update_card(uid: str, body: CardUpdate, db: Db) -> CardOut:
+def update_card(uid: str, body: CardUpdate, db: DbDep) -> CardOut:
     try:
         card = cards.find(db, uid)
     except cards.CardNotFound:
@@ -107,7 +107,7 @@ def update_card(uid: str, body: CardUpdate, db: Db) -> CardOut:
 
 
 @router.post("/{uid:path}/top-ups", status_code=status.HTTP_201_CREATED)
-def top_up_card(uid: str, body: TopUp, db: Db, clock: Clock) -> CardOut:
+def top_up_card(uid: str, body: TopUp, db: DbDep, clock: ClockDep) -> CardOut:
     """Credit the card; repeat a payment's ``reference`` safely, it is booked only once."""
     try:
         card = _book_top_up(db, uid, body, clock)
@@ -125,7 +125,7 @@ def top_up_card(uid: str, body: TopUp, db: Db, clock: Clock) -> CardOut:
     return CardOut.of(cards.view(db, card))
 
 
-def _book_top_up(db: Db, uid: str, body: TopUp, clock: Clock) -> Card:
+def _book_top_up(db: DbDep, uid: str, body: TopUp, clock: ClockDep) -> Card:
     try:
         card = cards.top_up(db, uid, body.amount, body.reference, clock())
         db.commit()
@@ -138,7 +138,7 @@ def _book_top_up(db: Db, uid: str, body: TopUp, clock: Clock) -> Card:
 
 
 @router.post("/{uid:path}/refunds", status_code=status.HTTP_201_CREATED)
-def refund_card(uid: str, body: RefundIn, db: Db, clock: Clock) -> RefundOut:
+def refund_card(uid: str, body: RefundIn, db: DbDep, clock: ClockDep) -> RefundOut:
     """An operator's refund: a ledger entry with its reason (and the session it refunds)."""
     refund = cards.Refund(body.amount, body.reason, body.session_id, body.reference)
     try:
@@ -177,7 +177,7 @@ def refund_card(uid: str, body: RefundIn, db: Db, clock: Clock) -> RefundOut:
     )
 
 
-def _book_refund(db: Db, uid: str, refund: cards.Refund, clock: Clock) -> LedgerEntry:
+def _book_refund(db: DbDep, uid: str, refund: cards.Refund, clock: ClockDep) -> LedgerEntry:
     try:
         entry = cards.refund(db, uid, refund, clock())
         db.commit()

@@ -13,17 +13,17 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from station_protocol.bus import Bus
+from station_runtime.bus import Bus
 
 Check = Callable[[], Awaitable[bool]]
 
 
 def health_router(
-    bus: Callable[[], Bus | None],
-    registry: CollectorRegistry,
-    checks: Mapping[str, Check] | None = None,
+    checks: Callable[[], Mapping[str, Check]],
+    registry: Callable[[], CollectorRegistry | None],
 ) -> APIRouter:
-    """Routes for liveness, readiness and Prometheus; ``bus`` returns the running bus."""
+    """``checks`` and ``registry`` are asked at each request: they belong to the running
+    service, which comes and goes with the app's lifespan."""
     router = APIRouter(tags=["health"])
 
     @router.get("/health")
@@ -34,14 +34,13 @@ def health_router(
 
     @router.get("/ready")
     async def ready() -> JSONResponse:
-        running = bus()
-        results = {"broker": running is not None and running.connected}
-        for name, check in (checks or {}).items():
+        results: dict[str, bool] = {}
+        for name, check in checks().items():
             try:
                 results[name] = await check()
             except Exception:
                 results[name] = False
-        ok = all(results.values())
+        ok = bool(results) and all(results.values())
         return JSONResponse(
             {"status": "ready" if ok else "unavailable", "checks": results, "pid": os.getpid()},
             status_code=200 if ok else 503,
@@ -49,6 +48,28 @@ def health_router(
 
     @router.get("/metrics")
     async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        current = registry()
+        if current is None:
+            return Response("service starting or stopping\n", status_code=503)
+        return Response(generate_latest(current), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def bus_health_router(
+    bus: Callable[[], Bus | None],
+    registry: CollectorRegistry,
+    checks: Mapping[str, Check] | None = None,
+) -> APIRouter:
+    """Transitional, for services not yet built by :mod:`station_runtime.service`."""
+
+    def current() -> Mapping[str, Check]:
+        running = bus()
+        connected = running is not None and running.connected
+
+        async def broker() -> bool:
+            return connected
+
+        return {"broker": broker, **(checks or {})}
+
+    return health_router(current, lambda: registry)

@@ -30,10 +30,10 @@ import logging
 import random
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Hashable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiomqtt
@@ -42,11 +42,27 @@ from paho.mqtt.properties import Properties
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel
 
+from station_protocol import channels
+from station_protocol.channels import Channel, RequestChannel, shared, unshare
 from station_protocol.messages import ServiceStatus
-from station_protocol.topics import StationTopics, unshare
 from station_protocol.zigbee import OnlineState
+from station_runtime.deliveries import (
+    Cleared,
+    ClearHandler,
+    Delivery,
+    DropLog,
+    Dropped,
+    DropReason,
+    DropSink,
+    Handler,
+    Incoming,
+    decode,
+    no_count,
+)
 
 log = logging.getLogger("station.bus")
+M = TypeVar("M")
+R = TypeVar("R")
 PENDING_CALLS_WARNING = 500
 """aiomqtt logs a warning above this many publishes waiting for their acknowledgement."""
 JITTER = (0.5, 1.5)
@@ -56,18 +72,7 @@ so that clients cut off together do not all come back in the same instant."""
 Payload = BaseModel | bytes | str
 
 
-@dataclass(frozen=True)
-class Incoming:
-    """A message as a handler sees it."""
-
-    topic: str
-    payload: bytes
-    retain: bool = False
-    response_topic: str | None = None
-    correlation: bytes | None = None
-
-
-Handler = Callable[[Incoming], Awaitable[None]]
+RawHandler = Callable[[Incoming], Awaitable[None]]
 
 
 class BusUnavailable(Exception):
@@ -121,7 +126,7 @@ class BusOptions:
 
     @property
     def status(self) -> str:
-        return self.status_topic or StationTopics.service_status(self.service)
+        return self.status_topic or channels.SERVICE_STATUS.topic(service=self.service)
 
 
 Lane = Callable[[Incoming], Hashable]
@@ -137,7 +142,7 @@ def by_topic(message: Incoming) -> Hashable:
 class _Route:
     topic_filter: str
     qos: int
-    handler: Handler
+    handler: RawHandler
     lane: Lane | None = None
 
 
@@ -201,6 +206,8 @@ class Bus:
 
     options: BusOptions
     registry: CollectorRegistry | None = None
+    on_drop: DropSink = no_count
+    """Counts a dropped message in the service's own metric (the bus logs it)."""
     _routes: list[_Route] = field(default_factory=list)
     _pending: dict[bytes, asyncio.Future[bytes]] = field(default_factory=dict)
     _client: aiomqtt.Client | None = None
@@ -209,10 +216,11 @@ class Bus:
     _metrics: _Metrics | None = None
     _on_connect_hooks: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     _lanes: _Lanes = field(default_factory=_Lanes)
+    _drop_log: DropLog = field(default_factory=DropLog)
 
     @property
     def reply_topic(self) -> str:
-        return StationTopics.replies(self.options.client_id)
+        return channels.replies(self.options.client_id)
 
     @property
     def connected(self) -> bool:
@@ -220,20 +228,133 @@ class Bus:
 
     def route(
         self, topic_filter: str, qos: int = 1, lane: Lane | None = None
-    ) -> Callable[[Handler], Handler]:
+    ) -> Callable[[RawHandler], RawHandler]:
         """Decorator: send messages matching ``topic_filter`` to the decorated handler."""
 
-        def register(handler: Handler) -> Handler:
+        def register(handler: RawHandler) -> RawHandler:
             self.add_route(topic_filter, handler, qos, lane)
             return handler
 
         return register
 
     def add_route(
-        self, topic_filter: str, handler: Handler, qos: int = 1, lane: Lane | None = None
+        self, topic_filter: str, handler: RawHandler, qos: int = 1, lane: Lane | None = None
     ) -> None:
         """``lane``: handle in that message's lane (see the module), not in the message loop."""
         self._routes.append(_Route(topic_filter, qos, handler, lane))
+
+    # -- typed channels --------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        channel: Channel[M],
+        handler: Handler[M],
+        *,
+        only: Mapping[str, str] | None = None,
+        share: str | None = None,
+        lane: Lane | None = None,
+        kind: str | None = None,
+        on_clear: ClearHandler | None = None,
+    ) -> None:
+        """Hand ``handler`` every good message of ``channel``, decoded once; drop the rest.
+
+        ``only`` fixes parameters (``{"charger": "c1"}``); ``share`` names an MQTT v5 shared
+        subscription group, so that replicas split the work; ``kind`` is the label a dropped
+        message is counted under (default the channel's name); ``on_clear`` is called when a
+        retained message of the channel is deleted (ignored without it).
+        """
+        label = kind or channel.name
+
+        async def receive(incoming: Incoming) -> None:
+            decoded = decode(channel, incoming, label)
+            if decoded.dropped is not None:
+                self._dropped(decoded.dropped)
+            elif decoded.cleared is not None:
+                if on_clear is not None:
+                    await on_clear(decoded.cleared)
+            elif decoded.delivery is not None:
+                await handler(decoded.delivery)
+
+        self.add_route(self._filter(channel, only, share), receive, channel.qos, lane)
+
+    def serve(
+        self,
+        channel: RequestChannel[M, R],
+        handler: Callable[[Delivery[M]], Awaitable[R | None]],
+        *,
+        share: str | None = None,
+        lane: Lane | None = None,
+        kind: str | None = None,
+        only: Mapping[str, str] | None = None,
+    ) -> None:
+        """Answer the requests of ``channel``: the handler's reply goes back to the asker
+        with its correlation data; ``None`` answers nothing (the handler dropped it)."""
+
+        async def answer(delivery: Delivery[M]) -> None:
+            reply = await handler(delivery)
+            if reply is not None:
+                await self.reply(delivery.incoming, channel.encode_reply(reply))
+
+        self.subscribe(channel, answer, only=only, share=share, lane=lane, kind=kind)
+
+    async def ask(
+        self, channel: RequestChannel[M, R], request: M, *, timeout: float, **params: str
+    ) -> R | None:
+        """The reply to ``request``, or ``None`` when there is none in time or it is unreadable
+        (logged; the caller decides whether to ask again)."""
+        topic = channel.topic(**params)
+        try:
+            raw = await self.request(topic, channel.encode(request), timeout=timeout)
+        except (RequestTimeout, BusUnavailable) as exc:
+            log.warning("no answer", extra={"topic": topic, "error": str(exc)})
+            return None
+        try:
+            return channel.decode_reply(raw)
+        except ValueError as exc:
+            self._dropped(Dropped(f"{channel.name}_reply", DropReason.INVALID, topic, str(exc)))
+            return None
+
+    async def send(
+        self,
+        channel: Channel[M],
+        message: M,
+        *,
+        qos: int | None = None,
+        wait: float = 5.0,
+        **params: str,
+    ) -> None:
+        """Publish ``message`` on its channel (the channel's QoS and retain flag)."""
+        await self.publish(
+            channel.topic(**params),
+            channel.encode(message),
+            qos=channel.qos if qos is None else qos,
+            retain=channel.retain,
+            wait=wait,
+        )
+
+    async def clear(self, channel: Channel[M], *, wait: float = 5.0, **params: str) -> None:
+        """Delete the retained message of a topic of ``channel`` (an empty retained payload)."""
+        if not channel.retain:
+            raise ValueError(f"{channel.name} keeps no retained messages to clear")
+        topic = channel.topic(**params)
+        await self.publish(topic, b"", qos=channel.qos, retain=True, wait=wait)
+
+    def drop(
+        self, delivery: Delivery[Any] | Cleared, reason: str, kind: str, error: str = ""
+    ) -> None:
+        """A handler refuses a message it decoded (its topic and payload disagree, it names
+        something unknown): logged and counted like the bus's own drops."""
+        incoming = delivery.incoming
+        self._dropped(Dropped(kind, reason, incoming.topic, error, delivery.params))
+
+    def _dropped(self, dropped: Dropped) -> None:
+        self._drop_log(dropped)
+        self.on_drop(dropped)
+
+    @staticmethod
+    def _filter(channel: Channel[Any], only: Mapping[str, str] | None, share: str | None) -> str:
+        topic_filter = channel.filter(**(only or {}))
+        return topic_filter if share is None else shared(share, topic_filter)
 
     def on_connect(self, hook: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run ``hook`` after every (re)connection, e.g. to republish what the broker lost."""

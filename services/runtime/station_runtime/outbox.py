@@ -16,16 +16,13 @@ reads rows and writes only the relay columns (``sent_at``, ``attempts``, ``last_
 Times: ``stored_at``, ``sent_at`` and ``refused_at`` are timezone-aware UTC in Python. On
 PostgreSQL they are ``timestamptz``; on SQLite, which has no time zones, they are stored as
 naive UTC text (``2026-11-30 06:00:00.000000``) and come back aware (see
-:class:`station_protocol.service.columns.UtcDateTime`), so comparisons in SQL stay correct.
+:class:`station_runtime.columns.UtcDateTime`), so comparisons in SQL stay correct.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -41,11 +38,8 @@ from sqlalchemy import (
     text,
 )
 
-from station_protocol.ids import PileId, StationId
-from station_protocol.messages import StopReason
-from station_protocol.ocpi import ChargingPeriod, CurrencyCode, Price
-from station_protocol.service.columns import UtcDateTime
-from station_protocol.zigbee import CardUid
+from station_protocol.records import ChargingRecord, record_json
+from station_runtime.columns import UtcDateTime
 
 OUTBOX_TABLE = "billing_outbox"
 OUTBOX_UNIQUE_RECORD = "uq_billing_outbox_record_id"
@@ -94,61 +88,13 @@ billing_outbox = Table(
 - ``id``: insertion order (autoincrement).
 - ``record_id``: the record's id (billing's session id); unique, so a record is queued once.
 - ``stored_at``: when billing stored the record (billing's clock); sync sends it T2 later.
-- ``payload``: the :class:`ChargingRecord` as JSON (:func:`outbox_payload`).
+- ``payload``: the :class:`ChargingRecord` as JSON (:func:`station_protocol.records.record_json`).
 - ``sent_at``: when central confirmed it (stored or already had it); NULL until then.
 - ``attempts``: sends tried so far; ``last_error``: why the last one failed, if it did.
 - ``refused_at``: central refused it for good (another record under the same id, or a
   payload that does not read as a record): it is not sent again and stays visible (and
   counted by sync) until an operator resolves it and sets ``refused_at`` back to NULL.
 """
-
-RecordId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Hours = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
-Reading = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
-
-
-class ChargingRecord(BaseModel):
-    """A completed session's charging record as it travels to central (OCPI CDR names).
-
-    ``record_id`` is billing's session id, which makes sending it idempotent. The OCPI CDR
-    breakdown (``total_*_cost``, ``total_time``, ``total_parking_time``,
-    ``charging_periods``) is optional: it is filled once the pricing engine produces it.
-    Fields this version does not know are kept (``extra="allow"``), so a newer station's
-    record survives an older central unchanged.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="allow")
-
-    record_id: RecordId
-    station_id: StationId
-    session_id: Annotated[str, StringConstraints(min_length=1, max_length=36)]
-    pile_id: PileId
-    card_uid: CardUid
-    started_at: AwareDatetime
-    stopped_at: AwareDatetime
-    stop_reason: StopReason
-    meter_start: Reading
-    meter_stop: Reading
-    total_energy: Reading
-    """kWh."""
-    total_cost: Price
-    currency: CurrencyCode
-    tariff_id: Annotated[str, StringConstraints(min_length=1, max_length=36)]
-    total_energy_cost: Price | None = None
-    total_time_cost: Price | None = None
-    total_parking_cost: Price | None = None
-    total_fixed_cost: Price | None = None
-    total_time: Hours | None = None
-    """Hours, as OCPI counts them."""
-    total_parking_time: Hours | None = None
-    """Hours."""
-    charging_periods: list[ChargingPeriod] | None = None
-    """OCPI ``CdrChargingPeriod`` objects, as the pricing engine cut the session."""
-
-
-def outbox_payload(record: ChargingRecord) -> str:
-    """The JSON of ``record`` as it is queued and sent (money as decimal strings)."""
-    return record.model_dump_json(exclude_none=True)
 
 
 def write_outbox_row(
@@ -166,7 +112,7 @@ def write_outbox_row(
         insert(billing_outbox).values(
             record_id=record.record_id,
             stored_at=stored_at if stored_at is not None else datetime.now(UTC),
-            payload=outbox_payload(record),
+            payload=record_json(record),
             attempts=0,
         )
     )

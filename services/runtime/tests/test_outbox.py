@@ -10,18 +10,13 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import IntegrityError
 
+from station_protocol import channels
 from station_protocol.central import CentralPaths, RecordBatch
 from station_protocol.messages import ServiceFaultReport, StopReason
 from station_protocol.ocpi import Price
-from station_protocol.outbox import (
-    OUTBOX_METADATA,
-    ChargingRecord,
-    billing_outbox,
-    outbox_payload,
-    write_outbox_row,
-)
-from station_protocol.service.migrations import make_engine
-from station_protocol.topics import StationTopics
+from station_protocol.records import ChargingRecord, record_json
+from station_runtime.migrations import make_engine
+from station_runtime.outbox import OUTBOX_METADATA, billing_outbox, write_outbox_row
 
 STOPPED = datetime(2026, 11, 30, 14, 30, tzinfo=timezone(timedelta(hours=8)))
 
@@ -84,19 +79,21 @@ def test_a_record_is_queued_once(engine: Engine) -> None:
 
 
 def test_money_travels_as_exact_strings_and_unknown_fields_are_kept() -> None:
-    payload = outbox_payload(record())
+    payload = record_json(record())
     newer = ChargingRecord.model_validate_json(payload[:-1] + ',"loyalty_points":"12"}')
 
     assert '"total_cost":{"excl_vat":"14.81","incl_vat":"14.81"}' in payload
     assert '"total_energy":"12.345"' in payload
     assert "total_time" not in payload, "absent CDR parts are left out, not null"
     assert newer.model_extra == {"loyalty_points": "12"}
-    assert '"loyalty_points":"12"' in outbox_payload(newer)
+    assert '"loyalty_points":"12"' in record_json(newer)
     assert RecordBatch.model_validate_json('{"records":[' + payload + "]}").records == [record()]
 
 
 def test_service_faults_have_a_topic_and_a_report_of_their_own() -> None:
-    topic = StationTopics.service_fault("sync", "central", "central_sync_backlog")
+    topic = channels.SERVICE_FAULT.topic(
+        service="sync", source="central", code="central_sync_backlog"
+    )
     report = ServiceFaultReport(
         service="sync",
         source="central",
@@ -107,7 +104,7 @@ def test_service_faults_have_a_topic_and_a_report_of_their_own() -> None:
     )
 
     assert topic == "station/v1/services/sync/faults/central/central_sync_backlog"
-    assert StationTopics.all_service_faults() == "station/v1/services/+/faults/#"
-    assert StationTopics.service_faults("sync") == "station/v1/services/sync/faults/#"
+    assert channels.SERVICE_FAULT.filter() == "station/v1/services/+/faults/+/+"
+    assert channels.SERVICE_FAULT.filter(service="sync") == "station/v1/services/sync/faults/+/+"
     assert ServiceFaultReport.model_validate_json(report.model_dump_json()) == report
     assert CentralPaths.records_batch("station-1") == "/api/v1/stations/station-1/records:batch"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from station_protocol.service.migrations import make_engine
+from station_runtime.migrations import make_engine
 
 
 def test_a_postgresql_url_keeps_its_password_and_gets_the_psycopg_driver() -> None:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: URL | str) -> Engine:
     """An engine for ``url``; SQLite gets WAL and foreign keys, the file's folder is created."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -35,6 +35,12 @@ def make_engine(url: str) -> Engine:
         # The URL object itself: str() of a URL masks its password as "***".
         parsed = parsed.set(drivername="postgresql+psycopg")
     return create_engine(parsed, pool_pre_ping=True)
+
+
+def ping(engine: Engine) -> bool:
+    """The database answers a trivial query (readiness)."""
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT 1")).scalar() == 1
 
 
 def migrate(engine: Engine, migrations: Path, version_table: str) -> None:

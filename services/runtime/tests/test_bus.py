@@ -11,10 +11,12 @@ import sys
 import aiomqtt
 import pytest
 
-from station_protocol.bus import BrokerAddress, Bus, BusOptions, Incoming, by_topic
+from station_protocol import channels
+from station_protocol.channels import shared
 from station_protocol.messages import ServiceStatus
-from station_protocol.topics import StationTopics, shared
 from station_protocol.zigbee import OnlineState
+from station_runtime.bus import BrokerAddress, Bus, BusOptions, by_topic
+from station_runtime.deliveries import Incoming
 from station_tools.mosquitto import Mosquitto
 
 
@@ -98,7 +100,7 @@ async def test_lanes_keep_order_within_and_do_not_wait_across(mosquitto: Mosquit
 
 async def retained_status(broker: Mosquitto, service: str) -> ServiceStatus:
     async with aiomqtt.Client("127.0.0.1", broker.port) as client:
-        await client.subscribe(StationTopics.service_status(service))
+        await client.subscribe(channels.SERVICE_STATUS.topic(service=service))
         async for message in client.messages:
             assert isinstance(message.payload, bytes)
             return ServiceStatus.model_validate_json(message.payload)
@@ -107,7 +109,8 @@ async def retained_status(broker: Mosquitto, service: str) -> ServiceStatus:
 
 CHILD = """
 import asyncio, sys
-from station_protocol.bus import BrokerAddress, Bus, BusOptions
+from station_runtime.bus import BrokerAddress, Bus, BusOptions
+from station_runtime.deliveries import Incoming
 async def main():
     async with Bus(BusOptions(BrokerAddress.parse(sys.argv[1]), "doomed", "doomed")) as bus:
         await bus.wait_connected(5)

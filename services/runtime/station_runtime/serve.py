@@ -5,8 +5,8 @@ from __future__ import annotations
 import uvicorn
 from fastapi import FastAPI
 
-from station_protocol.logs import configure_logging
-from station_protocol.service.settings import ServiceSettings
+from station_runtime.logs import configure_logging
+from station_runtime.settings import ServiceSettings
 
 
 def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:

@@ -1,0 +1,445 @@
+"""Typed channels: every topic of the station declared once, with what travels on it.
+
+A :class:`Channel` binds a topic pattern (``station/v1/sessions/{pile}``) to its payload
+type, QoS and retain flag; a :class:`RequestChannel` adds the reply type of an MQTT v5
+request/response pair. Topics are built (:meth:`Channel.topic`), subscribed to
+(:meth:`Channel.filter`) and parsed (:meth:`Channel.parse`) from that one declaration, and
+payloads decoded and encoded by it, so that a message's shape is bound to its topic in code,
+not only in prose. The bus client (``station_runtime.bus``) takes channels, decodes once and
+drops a bad message in one place; handlers receive models, never bytes.
+
+Parameters are named: ``{pile}`` must be a pile id (``c1-p01``), ``{charger}`` a charger id
+(``c1``), any other a single non-empty topic level. A topic whose parameter is not what its
+name says does not belong to the channel (:meth:`Channel.parse` answers ``None``), so a
+message on ``station/v1/sessions/c9-x`` is refused before any handler sees it.
+
+``docs/contracts/topics.md`` has the whole tree as a table.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Generic, TypeVar
+
+from pydantic import TypeAdapter
+
+from station_protocol.bulletins import Bulletin
+from station_protocol.ids import CHARGER_PATTERN, is_pile_id
+from station_protocol.messages import (
+    BalanceReply,
+    BalanceRequest,
+    BreathAck,
+    CheckoutReply,
+    CheckoutRequest,
+    CollectorBreath,
+    DebitReply,
+    DebitRequest,
+    FaultReport,
+    MeterReading,
+    PileSession,
+    ServiceFaultReport,
+    ServiceStatus,
+    SessionOpenReply,
+    SessionOpenRequest,
+    StopRequest,
+    TariffDisplay,
+    VerificationReply,
+    VerificationRequest,
+)
+from station_protocol.simulator import PileControl, SimulatorStatus
+from station_protocol.zigbee import (
+    MAX_PAYLOAD_BYTES,
+    BridgeEvent,
+    BridgeState,
+    PileCommand,
+    PileState,
+)
+
+M = TypeVar("M")
+R = TypeVar("R")
+
+Z2M_ROOT = "zigbee2mqtt"
+STATION_ROOT = "station/v1"
+SIMULATOR_ROOT = "simulator/v1"
+
+_CHARGER = re.compile(CHARGER_PATTERN)
+
+
+def _is_charger_id(text: str) -> bool:
+    return _CHARGER.match(text) is not None
+
+
+def _is_level(text: str) -> bool:
+    return bool(text) and not any(char in text for char in "/+#")
+
+
+PARAM_CHECKS: Mapping[str, Callable[[str], bool]] = {"pile": is_pile_id, "charger": _is_charger_id}
+"""What a parameter of each name must be; a name not listed is any single topic level."""
+
+
+def _encode_json(adapter: TypeAdapter[Any], message: Any) -> bytes:
+    # Absent optional fields are left out, as a pile or an older reader expects only
+    # what it is told.
+    return adapter.dump_json(message, exclude_none=True)
+
+
+@dataclass(frozen=True, eq=False)
+class Channel(Generic[M]):
+    """One topic pattern and the messages on it. Frozen: a contract does not change at run time."""
+
+    name: str
+    """A short name for logs and the ``kind`` label of dropped messages (``pile_session``)."""
+    pattern: str
+    """``station/v1/sessions/{pile}``: literal levels and ``{named}`` parameters."""
+    adapter: TypeAdapter[M]
+    qos: int = 1
+    retain: bool = False
+    max_bytes: int | None = None
+    """A larger payload is refused unread."""
+    decoder: Callable[[bytes], M] | None = None
+    """How to read a payload, where JSON of the model is not the whole story."""
+    doc: str = ""
+
+    @cached_property
+    def levels(self) -> tuple[str, ...]:
+        return tuple(self.pattern.split("/"))
+
+    @cached_property
+    def params(self) -> tuple[str, ...]:
+        """The parameter names, in topic order."""
+        return tuple(
+            name for _, name, _, _ in string.Formatter().parse(self.pattern) if name is not None
+        )
+
+    def topic(self, **params: str) -> str:
+        """The topic for these parameter values; a wrong or missing value is a caller's bug."""
+        if set(params) != set(self.params):
+            raise ValueError(f"{self.name} needs {self.params}, got {tuple(params)}")
+        for name, value in params.items():
+            if not _valid(name, value):
+                raise ValueError(f"{self.name}: {value!r} is not a valid {name}")
+        return self.pattern.format(**params)
+
+    def filter(self, **fixed: str) -> str:
+        """The subscription filter: the parameters given fixed, every other one ``+``."""
+        unknown = set(fixed) - set(self.params)
+        if unknown:
+            raise ValueError(f"{self.name} has no parameter {sorted(unknown)}")
+        return self.pattern.format(**{name: fixed.get(name, "+") for name in self.params})
+
+    def parse(self, topic: str) -> dict[str, str] | None:
+        """The parameter values of ``topic``, or ``None`` if it is not a topic of this channel."""
+        parts = topic.split("/")
+        if len(parts) != len(self.levels):
+            return None
+        values: dict[str, str] = {}
+        for level, part in zip(self.levels, parts, strict=True):
+            if level.startswith("{") and level.endswith("}"):
+                name = level[1:-1]
+                if not _valid(name, part):
+                    return None
+                values[name] = part
+            elif level != part:
+                return None
+        return values
+
+    def param(self, topic: str, name: str) -> str | None:
+        """One parameter of ``topic`` (``PILE_SESSION.param(topic, "pile")``), if it is ours."""
+        values = self.parse(topic)
+        return None if values is None else values.get(name)
+
+    def decode(self, payload: bytes) -> M:
+        """The message in ``payload``; raises ``ValueError`` (pydantic's ``ValidationError``)."""
+        if self.max_bytes is not None and len(payload) > self.max_bytes:
+            raise PayloadTooLarge(f"{len(payload)} bytes on {self.name}, at most {self.max_bytes}")
+        if self.decoder is not None:
+            return self.decoder(payload)
+        return self.adapter.validate_json(payload)
+
+    def encode(self, message: M) -> bytes:
+        return _encode_json(self.adapter, message)
+
+
+@dataclass(frozen=True, eq=False)
+class RequestChannel(Channel[M], Generic[M, R]):
+    """A request topic of an MQTT v5 request/response pair, and the type of its reply.
+
+    The request carries the asker's response topic (:data:`REPLIES`) and correlation data;
+    the answer goes there with the same correlation data.
+    """
+
+    reply: TypeAdapter[R] = field(kw_only=True)
+
+    def decode_reply(self, payload: bytes) -> R:
+        return self.reply.validate_json(payload)
+
+    def encode_reply(self, message: R) -> bytes:
+        return _encode_json(self.reply, message)
+
+
+class PayloadTooLarge(ValueError):
+    """A payload over its channel's ``max_bytes``: refused unread."""
+
+
+def _valid(name: str, value: str) -> bool:
+    check = PARAM_CHECKS.get(name)
+    return _is_level(value) and (check is None or check(value))
+
+
+def channel(
+    name: str,
+    pattern: str,
+    payload: type[M],
+    *,
+    qos: int = 1,
+    retain: bool = False,
+    doc: str = "",
+) -> Channel[M]:
+    return Channel(name, pattern, TypeAdapter(payload), qos=qos, retain=retain, doc=doc)
+
+
+def request_channel(
+    name: str, pattern: str, payload: type[M], reply: type[R], *, doc: str = ""
+) -> RequestChannel[M, R]:
+    return RequestChannel(name, pattern, TypeAdapter(payload), reply=TypeAdapter(reply), doc=doc)
+
+
+# -- the station's own services, under station/v1 ----------------------------------------
+
+COLLECTOR_STATUS = channel(
+    "collector_status",
+    f"{STATION_ROOT}/collectors/{{charger}}/status",
+    ServiceStatus,
+    retain=True,
+    doc="A collector's online/offline status; its MQTT last will writes offline.",
+)
+SERVICE_STATUS = channel(
+    "service_status",
+    f"{STATION_ROOT}/services/{{service}}/status",
+    ServiceStatus,
+    retain=True,
+    doc="A service's online/offline status; its MQTT last will writes offline.",
+)
+COLLECTOR_BREATH = request_channel(
+    "breath",
+    f"{STATION_ROOT}/collectors/{{charger}}/breath",
+    CollectorBreath,
+    BreathAck,
+    doc="Collector -> local server every T1; the faults service answers each breath.",
+)
+COLLECTOR_FAULT = channel(
+    "report",
+    f"{STATION_ROOT}/collectors/{{charger}}/faults/{{source}}/{{code}}",
+    FaultReport,
+    retain=True,
+    doc="A collector's word on one condition of a pile or itself; deleted or inactive clears.",
+)
+SERVICE_FAULT = channel(
+    "report",
+    f"{STATION_ROOT}/services/{{service}}/faults/{{source}}/{{code}}",
+    ServiceFaultReport,
+    retain=True,
+    doc="A service's word on one condition (central, a database...); deleted or inactive clears.",
+)
+COLLECTOR_STOP = channel(
+    "stop",
+    f"{STATION_ROOT}/collectors/{{charger}}/stop",
+    StopRequest,
+    doc="Billing (operator stop, balance used up) -> the collector: stop this session.",
+)
+FAULT_BULLETIN = channel(
+    "bulletin",
+    f"{STATION_ROOT}/faults/bulletins/{{source}}/{{code}}",
+    Bulletin,
+    retain=True,
+    doc="The bulletin of one active fault, with causes and remedies; deleted when it clears.",
+)
+VERIFICATION = request_channel(
+    "request",
+    f"{STATION_ROOT}/verification/requests",
+    VerificationRequest,
+    VerificationReply,
+    doc="Collector -> verification: may this card charge on this pile as this session?",
+)
+DEBIT = request_channel(
+    "debit",
+    f"{STATION_ROOT}/verification/debits",
+    DebitRequest,
+    DebitReply,
+    doc="Billing -> verification: debit a session from its card, once.",
+)
+BALANCE = request_channel(
+    "balance",
+    f"{STATION_ROOT}/verification/balances",
+    BalanceRequest,
+    BalanceReply,
+    doc="Billing -> verification: a card's balance now.",
+)
+SESSION_OPEN = request_channel(
+    "session_open",
+    f"{STATION_ROOT}/billing/open",
+    SessionOpenRequest,
+    SessionOpenReply,
+    doc="Collector -> billing: open a verified card's session before the pile charges.",
+)
+CHECKOUT = request_channel(
+    "checkout",
+    f"{STATION_ROOT}/billing/checkout",
+    CheckoutRequest,
+    CheckoutReply,
+    doc="Collector -> billing: the session ended; price it, store its record, answer a receipt.",
+)
+PILE_SESSION = channel(
+    "pile_session",
+    f"{STATION_ROOT}/sessions/{{pile}}",
+    PileSession,
+    retain=True,
+    doc="Billing's word on the session of a pile: the active one, or the last one ended.",
+)
+PILE_METER = channel(
+    "meter",
+    f"{STATION_ROOT}/piles/{{pile}}/meter",
+    MeterReading,
+    qos=0,
+    doc="A pile's meter readings, forwarded by its collector; billing times them.",
+)
+PILE_TARIFF = channel(
+    "tariff",
+    f"{STATION_ROOT}/piles/{{pile}}/tariff",
+    TariffDisplay,
+    retain=True,
+    doc="Billing: the price in effect on a pile now, shown before a driver swipes.",
+)
+REPLIES_PATTERN = f"{STATION_ROOT}/replies/{{client_id}}"
+"""Where the answers to one bus client's requests arrive (its MQTT v5 response topic)."""
+
+
+def replies(client_id: str) -> str:
+    return REPLIES_PATTERN.format(client_id=client_id)
+
+
+# -- a collector's Zigbee2MQTT, under zigbee2mqtt/<charger> --------------------------------
+
+
+def _bridge_state(payload: bytes) -> BridgeState:
+    return BridgeState.parse(payload)
+
+
+@dataclass(frozen=True)
+class ZigbeeChannels:
+    """The channels of one Zigbee2MQTT instance, whose base topic is ``<root>/<charger>``.
+
+    Zigbee2MQTT subscribes to everything under its base topic, so the station publishes
+    there only what Zigbee2MQTT is meant to receive: the piles' ``set`` commands.
+    """
+
+    base: str
+
+    @classmethod
+    def for_charger(cls, charger: str, root: str = Z2M_ROOT) -> ZigbeeChannels:
+        return cls(f"{root}/{charger}")
+
+    @cached_property
+    def bridge_state(self) -> Channel[BridgeState]:
+        return Channel(
+            "bridge_state",
+            f"{self.base}/bridge/state",
+            TypeAdapter(BridgeState),
+            retain=True,
+            decoder=_bridge_state,
+            doc="Zigbee2MQTT online/offline (its last will); JSON in 2.x, a bare word in 1.x.",
+        )
+
+    @cached_property
+    def bridge_event(self) -> Channel[BridgeEvent]:
+        return Channel("bridge_event", f"{self.base}/bridge/event", TypeAdapter(BridgeEvent), qos=0)
+
+    @cached_property
+    def pile_state(self) -> Channel[PileState]:
+        return Channel(
+            "pile_state",
+            f"{self.base}/{{pile}}",
+            TypeAdapter(PileState),
+            qos=0,
+            max_bytes=MAX_PAYLOAD_BYTES,
+            doc="The pile's state, any subset of its fields in one message.",
+        )
+
+    @cached_property
+    def pile_availability(self) -> Channel[BridgeState]:
+        return Channel(
+            "pile_availability",
+            f"{self.base}/{{pile}}/availability",
+            TypeAdapter(BridgeState),
+            retain=True,
+            decoder=_bridge_state,
+        )
+
+    @cached_property
+    def pile_set(self) -> Channel[PileCommand]:
+        adapter: TypeAdapter[PileCommand] = TypeAdapter(PileCommand)
+        return Channel("pile_set", f"{self.base}/{{pile}}/set", adapter)
+
+    def bridge_request(self, name: str) -> str:
+        return f"{self.base}/bridge/request/{name}"
+
+    def bridge_response(self, name: str) -> str:
+        return f"{self.base}/bridge/response/{name}"
+
+    @property
+    def everything(self) -> str:
+        return f"{self.base}/#"
+
+
+# -- the pile simulator's remote control, under simulator/v1 -------------------------------
+# A root of its own: not under zigbee2mqtt/ (Zigbee2MQTT would take it as its own) and not
+# under station/ (no station service may ever act on a simulated car).
+
+SIMULATOR_STATUS = channel(
+    "simulator_status",
+    f"{SIMULATOR_ROOT}/status",
+    SimulatorStatus,
+    retain=True,
+    doc="Whether a simulator runs, and which layout; its last will writes offline.",
+)
+PILE_CONTROL = channel(
+    "pile_control",
+    f"{SIMULATOR_ROOT}/piles/{{pile}}/control",
+    PileControl,
+    doc="Commands for one simulated pile: plug, unplug, swipe, faults.",
+)
+
+STATION_CHANNELS: tuple[Channel[Any], ...] = (
+    COLLECTOR_STATUS,
+    SERVICE_STATUS,
+    COLLECTOR_BREATH,
+    COLLECTOR_FAULT,
+    SERVICE_FAULT,
+    COLLECTOR_STOP,
+    FAULT_BULLETIN,
+    VERIFICATION,
+    DEBIT,
+    BALANCE,
+    SESSION_OPEN,
+    CHECKOUT,
+    PILE_SESSION,
+    PILE_METER,
+    PILE_TARIFF,
+)
+"""Every channel under ``station/v1`` (the documentation is checked against this list)."""
+
+
+def shared(group: str, topic_filter: str) -> str:
+    """An MQTT v5 shared subscription, so that replicas split the work instead of doubling it."""
+    return f"$share/{group}/{topic_filter}"
+
+
+def unshare(topic_filter: str) -> str:
+    """The plain filter behind a shared subscription (the filter messages are matched with)."""
+    if topic_filter.startswith("$share/"):
+        return topic_filter.split("/", 2)[2]
+    return topic_filter
