@@ -1,8 +1,13 @@
 """Write everything generated from the fault catalogue, or check that it is up to date.
 
-``python -m station_faults.generate`` (from the repository root) writes ``FAULTS.md``, the
+``python -m station_tools.catalogue`` (from the repository root) writes ``FAULTS.md``, the
 Prometheus rule file and the fault board into the repository; ``--check`` writes nothing and
-exits 1 if any of them differs from what the catalogue gives now.
+exits 1 if any of them differs from what the catalogue gives now. ``station-catalogue`` is
+the same command.
+
+The fault board is built with ``grafana-foundation-sdk``, a dev dependency the production
+image does not have: :mod:`.dashboard` is imported only when the board is rendered, so this
+module (and the runbook and rules) still import without it.
 """
 
 from __future__ import annotations
@@ -12,14 +17,15 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from station_faults.dashboard import DASHBOARD_PATH, render_dashboard
-from station_faults.rules import RULES_PATH, render_rules
-from station_faults.runbook import DEFAULT_RUNBOOK_BASE, RUNBOOK_PATH, render_runbook
 from station_protocol.catalogue import Catalogue, load_catalogue
+from station_tools.catalogue.rules import RULES_PATH, render_rules
+from station_tools.catalogue.runbook import DEFAULT_RUNBOOK_BASE, RUNBOOK_PATH, render_runbook
 
 
 def generated(runbook_base: str = DEFAULT_RUNBOOK_BASE) -> dict[str, Callable[[Catalogue], str]]:
     """Repository path -> the function that renders it from the catalogue."""
+    from station_tools.catalogue.dashboard import DASHBOARD_PATH, render_dashboard
+
     return {
         RUNBOOK_PATH: render_runbook,
         RULES_PATH: lambda catalogue: render_rules(catalogue, runbook_base),
@@ -54,7 +60,7 @@ def main() -> None:
     if args.check:
         out_of_date = stale(args.root, catalogue, args.runbook_base)
         for path in out_of_date:
-            sys.stderr.write(f"out of date: {path} (run python -m station_faults.generate)\n")
+            sys.stderr.write(f"out of date: {path} (run python -m station_tools.catalogue)\n")
         sys.exit(1 if out_of_date else 0)
     write(args.root, catalogue, args.runbook_base)
 

@@ -2,7 +2,7 @@
 
 Generated, never edited by hand: the alert rules link each alert to ``FAULTS.md#<code>``,
 so the page and the catalogue must not drift apart (a test checks it is up to date).
-``python -m station_faults.runbook`` prints it.
+``python -m station_tools.catalogue.runbook`` prints it.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def render_runbook(catalogue: Catalogue) -> str:
         "# Fault catalogue",
         "",
         "<!-- Generated from protocol/station_protocol/catalogue.yaml by",
-        "     `python -m station_faults.generate`; edit the catalogue, not this file. -->",
+        "     `python -m station_tools.catalogue`; edit the catalogue, not this file. -->",
         "",
         "Every fault bulletin, alert and fault-board entry of the station comes from this",
         "catalogue. Severity decides who is told: critical pages the on-call engineer, major",

@@ -2,8 +2,9 @@
 
 What an operator looks at first: a map of every pile coloured up or down, the faults active
 now with what to do about them, how fast faults are detected, how long a breath takes to
-come back, and how good each pile's Zigbee link is. ``python -m station_faults.dashboard``
-prints the dashboard JSON; ``station_faults.generate`` writes it into the chart.
+come back, and how good each pile's Zigbee link is.
+``python -m station_tools.catalogue.dashboard`` prints the dashboard JSON;
+``python -m station_tools.catalogue`` writes it into the chart.
 
 Queries name only metrics the station exports: the faults service's own (``station_fault_*``,
 ``station_pile_up``, ``station_bulletins_*``) and the collectors'
@@ -34,8 +35,8 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
-from station_faults.runbook import DEFAULT_RUNBOOK_BASE, numbered
 from station_protocol.catalogue import Catalogue, Language, load_catalogue
+from station_tools.catalogue.runbook import DEFAULT_RUNBOOK_BASE, numbered
 
 DASHBOARD_PATH = "charts/station/dashboards/fault-board.json"
 UID = "station-fault-board"

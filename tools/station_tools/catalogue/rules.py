@@ -9,8 +9,8 @@ nobody is paged for a blip.
 into one alert. ``broker_unreachable`` has a second source: a service whose own
 ``station_bus_connected`` is 0, since nobody can announce a fault over a broker that is down.
 
-``python -m station_faults.rules`` prints the rule file (``promtool check rules`` format; a
-PrometheusRule's ``spec`` is the same document).
+``python -m station_tools.catalogue.rules`` prints the rule file (``promtool check rules``
+format; a PrometheusRule's ``spec`` is the same document).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from station_faults.runbook import DEFAULT_RUNBOOK_BASE, numbered, runbook_url
 from station_protocol.catalogue import Catalogue, CatalogueEntry, Language, load_catalogue
 from station_protocol.faults import FaultCode
+from station_tools.catalogue.runbook import DEFAULT_RUNBOOK_BASE, numbered, runbook_url
 
 RULES_PATH = "charts/station/files/prometheus-rules.yaml"
 GROUP = "station-faults"
@@ -106,7 +106,7 @@ _RuleDumper.add_representer(str, _text)
 def render_rules(catalogue: Catalogue, runbook_base: str = DEFAULT_RUNBOOK_BASE) -> str:
     header = (
         "# Generated from protocol/station_protocol/catalogue.yaml by\n"
-        "# `python -m station_faults.generate`; edit the catalogue, not this file.\n"
+        "# `python -m station_tools.catalogue`; edit the catalogue, not this file.\n"
     )
     body = yaml.dump(
         build_rules(catalogue, runbook_base),
