@@ -2,9 +2,10 @@
 
 Drivers keep plugging, swiping, charging and leaving on every pile while each service is
 killed with -9 and restarted, the broker restarts, central is away for two minutes and the
-network to central is cut. After each blow the books must agree (invariant 2): every
-session billing completed is at central exactly once with billing's totals, and every
-card's ledger sums to its balance with one debit per completed session. At the end no
+network to central is cut. After each blow the books must agree (invariant 2 of
+``docs/invariants.md``): every session billing completed is at central exactly once with
+billing's totals, and every card's ledger sums to its balance with one debit per completed
+session. At the end no
 session is left open and every session that started is a record at central.
 
 A session a blow kept from starting (verification or billing away, a pile not heard since

@@ -1,9 +1,9 @@
 """The central server's HTTP API (version 1): what sync sends and what central answers.
 
 Central runs off-site and collects the charging records of every station. The contract is
-shaped by invariant 2 (no record lost, none duplicated): a batch is idempotent by record
-id, and central answers per record, so that the sender marks exactly the confirmed ones as
-sent and never retries forever a record central will not take.
+shaped by invariant 2 of ``docs/invariants.md`` (no record lost, none duplicated): a batch
+is idempotent by record id, and central answers per record, so that the sender marks
+exactly the confirmed ones as sent and never retries forever a record central will not take.
 
 Every request carries ``Authorization: Bearer <token>``: a station's token (issued once by
 ``POST /api/v1/stations`` with the admin token) writes and reads only that station's

@@ -3,7 +3,7 @@
 Two roots share the broker. ``zigbee2mqtt/<charger>/...`` belongs to each collector's
 Zigbee2MQTT (it subscribes to everything under its base topic, so we publish there only the
 pile commands Zigbee2MQTT is meant to receive). ``station/v1/...`` belongs to our services.
-The README of this package has the whole tree as a table.
+``docs/contracts/topics.md`` has the whole tree as a table.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The pile as a Zigbee2MQTT device (DESIGN.md section 3).
+"""The pile as a Zigbee2MQTT device (``docs/contracts/pile-device.md``).
 
 Real piles and outside test rigs rely on these shapes exactly. Pile state messages keep
 unknown fields (``extra="allow"``) and ignore them, as Zigbee2MQTT devices grow new exposes.

@@ -1,4 +1,5 @@
-"""Benchmark: how soon a disconnect is a bulletin on the broker (DESIGN invariant 4).
+"""Benchmark: how soon a disconnect is a bulletin on the broker (invariant 4 of
+``docs/invariants.md``).
 
 A real station: mosquitto, every service as a process, 4 x 12 simulated piles, T1 = 1 s,
 misses 3. It induces disconnects of four kinds and times each from its start to the moment

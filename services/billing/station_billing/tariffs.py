@@ -4,7 +4,7 @@ A PUT of a tariff that differs from its latest version stores the next version; 
 tariff again stores nothing (PUT is idempotent). Sessions freeze the version in effect when
 they open, so a change reaches only sessions that open after it.
 
-Rule 10 of ``/work/shared/ocpi-pricing.md``, Chinese time of use: the electricity price and
+Rule 10 of ``docs/pricing.md``, Chinese time of use: the electricity price and
 the service fee per kWh are one ENERGY price per band (OCPI lets only one ENERGY component
 be active at a time), so a peak / flat / valley tariff is one element per band with an
 ENERGY component of electricity plus service fee, restricted to the band's hours

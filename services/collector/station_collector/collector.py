@@ -5,7 +5,8 @@ it: parse and check what the piles say, ask verification and billing over the bu
 the piles, and put text on their displays. Round trips run as tasks, so that the bus loop
 keeps reading (the replies come through it).
 
-Order of a start (no energy without a verified card and an open session, invariant 1):
+Order of a start (no energy without a verified card and an open session, invariant 1 of
+``docs/invariants.md``):
 verify the card -> billing opens the session with the meter reading now -> only then the
 pile is told to charge. Order of a stop: the pile is told to stop -> its final meter
 reading -> billing prices and stores the record -> the receipt goes to the display.

@@ -12,7 +12,7 @@ never out of step with what the display boards show, and every replica exports t
 * ``publish``: the moment this service published the bulletin minus the moment the fault
   was due: the report's ``detected_at``; for a collector that stopped breathing, its last
   breath plus ``misses x T1``; for a collector's last will, its arrival. This is the
-  service's own share, the part DESIGN invariant 4 allows 100 ms for.
+  service's own share, the part invariant 4 of ``docs/invariants.md`` allows 100 ms for.
 
 Both are recorded once per episode (not for a flap within the hold-down). Negative
 differences (clocks of two machines) are recorded as 0.

@@ -1,8 +1,9 @@
 """Billing's transactional outbox: the contract between billing (writer) and sync (relay).
 
 Why an outbox: a charging record must reach the central server even if the station's
-uplink, central, or any process dies at the worst moment (invariant 2). Billing therefore
-never talks to central. It writes the record and its outbox row in ONE database
+uplink, central, or any process dies at the worst moment (invariant 2 of
+``docs/invariants.md``). Billing therefore never talks to central. It writes the record
+and its outbox row in ONE database
 transaction, so that a stored record always has a row to be sent and a rolled-back one
 never does; sync later reads the rows, sends them and marks them sent once central has
 confirmed. Central is idempotent by record id, so a row sent twice (sync crashed after

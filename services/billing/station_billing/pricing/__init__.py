@@ -1,6 +1,6 @@
 """The tariff engine: OCPI 2.2.1 tariffs and charging periods in, CDR totals out.
 
-The rules it follows are those of ``/work/shared/ocpi-pricing.md`` (the OCPI 2.2.1 text as
+The rules it follows are those of ``docs/pricing.md`` (the OCPI 2.2.1 text as
 corrected on its bug-fix branch, and ours where it is silent). Each is written down in the
 module that applies it:
 
