@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 
 from station_tools.simulator import Simulator
 from station_tools.steps import (
@@ -21,6 +22,9 @@ from station_tools.steps import (
     shown,
     start_charge,
 )
+
+pytestmark = pytest.mark.slow
+"""End to end on real processes: run with the whole suite, skipped by ``-m 'not slow'``."""
 
 
 def balance(verification: httpx.Client, card: str) -> Decimal:

@@ -38,6 +38,9 @@ from station_tools.rig import Ports, StationRig
 from station_tools.simulator import Simulator, SimulatorOptions
 from station_tools.steps import REPEAT_WINDOW
 
+pytestmark = pytest.mark.slow
+"""End to end on real processes: run with the whole suite, skipped by ``-m 'not slow'``."""
+
 LAYOUT = Layout(4, 12)
 SESSIONS = 500
 """Sessions that must start (refused or unanswered starts do not count)."""

@@ -12,10 +12,11 @@ from decimal import Decimal
 
 import aiomqtt
 import httpx
+import pytest
 
 from station_protocol import channels
+from station_protocol.channels import ZigbeeChannels
 from station_protocol.messages import CheckoutReply, CheckoutRequest, StopReason
-from station_protocol.topics import ZigbeeTopics
 from station_tools.mosquitto import Mosquitto
 from station_tools.rig import StationRig
 from station_tools.simulator import Simulator
@@ -32,6 +33,9 @@ from station_tools.steps import (
     shown,
     start_charge,
 )
+
+pytestmark = pytest.mark.slow
+"""End to end on real processes: run with the whole suite, skipped by ``-m 'not slow'``."""
 
 PRICE = Decimal("1.20")
 PAIRING_WINDOW = 4.0
@@ -173,14 +177,14 @@ async def test_hostile_pile_messages_are_counted_and_change_nothing(
 ) -> None:
     card, pile = new_card(verification), "c2-p03"
     session = await start_charge(piles, billing, pile, card)
-    topics = ZigbeeTopics.for_charger("c2")
+    topics = ZigbeeChannels.for_charger("c2")
     last_good = piles.pile(pile).energy
     backwards = json.dumps({"energy": float(last_good - 50), "vendor_field": {"x": 1}})
     async with aiomqtt.Client("127.0.0.1", station_broker.port) as raw:
         for payload in HOSTILE.values():
-            await raw.publish(topics.pile(pile), payload, qos=1)
-        await raw.publish(topics.pile(pile), backwards.encode(), qos=1)
-        await raw.publish(topics.pile("c2-p99"), b'{"gun": "plugged"}', qos=1)
+            await raw.publish(topics.pile_state.topic(pile=pile), payload, qos=1)
+        await raw.publish(topics.pile_state.topic(pile=pile), backwards.encode(), qos=1)
+        await raw.publish(topics.pile_state.topic(pile="c2-p99"), b'{"gun": "plugged"}', qos=1)
     collector = station.collector_url("c2")
 
     def dropped(kind: str) -> float:

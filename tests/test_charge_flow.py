@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 
 from station_tools.simulator import Simulator
 from station_tools.steps import (
@@ -23,6 +24,9 @@ from station_tools.steps import (
     sessions,
     shown,
 )
+
+pytestmark = pytest.mark.slow
+"""End to end on real processes: run with the whole suite, skipped by ``-m 'not slow'``."""
 
 PRICE = Decimal("1.20")
 

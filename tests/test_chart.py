@@ -48,10 +48,9 @@ from sqlalchemy.engine import make_url
 
 from station_protocol import channels
 from station_protocol.catalogue import load_catalogue
-from station_protocol.channels import shared
+from station_protocol.channels import ZigbeeChannels, shared
 from station_protocol.ids import Layout
 from station_protocol.messages import BreathAck, CollectorBreath
-from station_protocol.topics import StationTopics, ZigbeeTopics
 from station_runtime.migrations import migrate
 from station_runtime.outbox import OUTBOX_METADATA
 from station_sync.outbox import Outbox
@@ -681,7 +680,7 @@ def test_one_collector_and_one_zigbee2mqtt_per_charger(chargers: int) -> None:
         settings = yaml.safe_load(config["data"]["configuration.yaml"])
         bridges.append(settings["mqtt"]["base_topic"])
         assert settings["mqtt"]["server"] == f"mqtt://{RELEASE}-mosquitto:1883"
-    assert sorted(bridges) == sorted(ZigbeeTopics.for_charger(c).base for c in expected)
+    assert sorted(bridges) == sorted(ZigbeeChannels.for_charger(c).base for c in expected)
     assert len(rendered.component("Deployment", "zigbee2mqtt")) == chargers
 
 
@@ -931,13 +930,13 @@ def may(rules: dict[str, list[tuple[str, str]]], user: str, access: str, topic: 
 
 def test_acl_keeps_collector_c2_off_the_topics_of_c1(rendered_chart: Rendered) -> None:
     rules = parse_acl(rendered_chart.secret(f"{RELEASE}-mosquitto-auth", "acl"))
-    c1, c2 = ZigbeeTopics.for_charger("c1"), ZigbeeTopics.for_charger("c2")
+    c1, c2 = ZigbeeChannels.for_charger("c1"), ZigbeeChannels.for_charger("c2")
     c1_topics = [
         channels.COLLECTOR_STATUS.topic(charger="c1"),
         channels.COLLECTOR_BREATH.topic(charger="c1"),
-        c1.pile_set("c1-p01"),
+        c1.pile_set.topic(pile="c1-p01"),
         c1.bridge_request("permit_join"),
-        c1.pile("c1-p01"),
+        c1.pile_state.topic(pile="c1-p01"),
     ]
 
     for topic in c1_topics:
@@ -945,20 +944,20 @@ def test_acl_keeps_collector_c2_off_the_topics_of_c1(rendered_chart: Rendered) -
         assert not may(rules, "zigbee2mqtt-c2", "write", topic), topic
         assert may(rules, "collector-c1", "write", topic), topic
     assert not may(rules, "collector-c2", "read", channels.replies("collector-c1"))
-    assert not may(rules, "collector-c2", "read", c1.pile("c1-p01"))
+    assert not may(rules, "collector-c2", "read", c1.pile_state.topic(pile="c1-p01"))
     assert not may(rules, "collector-c2", "write", channels.replies("collector-c1"))
     assert not may(rules, "collector-c2", "write", channels.PILE_SESSION.topic(pile="c1-p01"))
 
     # What c2 does need still works.
     for topic in [
         channels.COLLECTOR_STATUS.topic(charger="c2"),
-        c2.pile_set("c2-p01"),
+        c2.pile_set.topic(pile="c2-p01"),
         channels.VERIFICATION.topic(),
         channels.SESSION_OPEN.topic(),
         channels.CHECKOUT.topic(),
     ]:
         assert may(rules, "collector-c2", "write", topic), topic
-    for topic in [channels.replies("collector-c2"), c2.pile("c2-p01")]:
+    for topic in [channels.replies("collector-c2"), c2.pile_state.topic(pile="c2-p01")]:
         assert may(rules, "collector-c2", "read", topic), topic
     assert may(rules, "collector-c2", "read", channels.PILE_SESSION.topic(pile="c2-p01"))
 
@@ -973,82 +972,94 @@ def test_acl_keeps_collector_c2_off_the_topics_of_c1(rendered_chart: Rendered) -
 def test_acl_gives_each_service_the_topics_its_code_uses(rendered_chart: Rendered) -> None:
     """What each service subscribes to and publishes (its bus routes, requests and replies)."""
     rules = parse_acl(rendered_chart.secret(f"{RELEASE}-mosquitto-auth", "acl"))
-    topics, c1 = StationTopics, ZigbeeTopics.for_charger("c1")
+    c1 = ZigbeeChannels.for_charger("c1")
     uses: dict[str, dict[str, list[str]]] = {
         "verification": {
             "read": [
-                topics.verification_requests(),
-                topics.debit_requests(),
-                topics.balance_requests(),
-                topics.pile_session("c1-p01"),
-                topics.replies("verification-pod-1"),
+                channels.VERIFICATION.topic(),
+                channels.DEBIT.topic(),
+                channels.BALANCE.topic(),
+                channels.PILE_SESSION.topic(pile="c1-p01"),
+                channels.replies("verification-pod-1"),
             ],
             "write": [
-                topics.replies("collector-c1"),
-                topics.replies("billing-pod-1"),
-                topics.service_status("verification"),
+                channels.replies("collector-c1"),
+                channels.replies("billing-pod-1"),
+                channels.SERVICE_STATUS.topic(service="verification"),
             ],
         },
         "billing": {
             "read": [
-                topics.session_open_requests(),
-                topics.checkout_requests(),
-                topics.pile_meter("c2-p12"),
-                topics.replies("billing-pod-1"),
+                channels.SESSION_OPEN.topic(),
+                channels.CHECKOUT.topic(),
+                channels.PILE_METER.topic(pile="c2-p12"),
+                channels.replies("billing-pod-1"),
             ],
             "write": [
-                topics.replies("collector-c1"),
-                topics.pile_session("c1-p01"),
-                topics.debit_requests(),
-                topics.balance_requests(),
-                topics.pile_tariff("c1-p01"),
-                topics.collector_stop_requests("c2"),
-                topics.service_status("billing"),
+                channels.replies("collector-c1"),
+                channels.PILE_SESSION.topic(pile="c1-p01"),
+                channels.DEBIT.topic(),
+                channels.BALANCE.topic(),
+                channels.PILE_TARIFF.topic(pile="c1-p01"),
+                channels.COLLECTOR_STOP.topic(charger="c2"),
+                channels.SERVICE_STATUS.topic(service="billing"),
             ],
         },
         "faults": {
             "read": [
-                topics.collector_breath("c1"),
-                topics.collector_status("c2"),
-                topics.collector_fault("c1", "c1-p01", "pile_unreachable"),
-                topics.service_status("billing"),
-                topics.service_fault("sync", "central", "central_sync_backlog"),
-                topics.fault_bulletin("c1-p01", "pile_unreachable"),
+                channels.COLLECTOR_BREATH.topic(charger="c1"),
+                channels.COLLECTOR_STATUS.topic(charger="c2"),
+                channels.COLLECTOR_FAULT.topic(
+                    charger="c1", source="c1-p01", code="pile_unreachable"
+                ),
+                channels.SERVICE_STATUS.topic(service="billing"),
+                channels.SERVICE_FAULT.topic(
+                    service="sync", source="central", code="central_sync_backlog"
+                ),
+                channels.FAULT_BULLETIN.topic(source="c1-p01", code="pile_unreachable"),
             ],
             "write": [
-                topics.replies("collector-c1"),
-                topics.fault_bulletin("c1-p01", "pile_unreachable"),
-                topics.service_status("faults"),
-                topics.service_fault("faults", "database", "database_unreachable"),
+                channels.replies("collector-c1"),
+                channels.FAULT_BULLETIN.topic(source="c1-p01", code="pile_unreachable"),
+                channels.SERVICE_STATUS.topic(service="faults"),
+                channels.SERVICE_FAULT.topic(
+                    service="faults", source="database", code="database_unreachable"
+                ),
             ],
         },
         "sync": {
             "read": [],
             "write": [
-                topics.service_status("sync"),
-                topics.service_fault("sync", "central", "central_sync_backlog"),
+                channels.SERVICE_STATUS.topic(service="sync"),
+                channels.SERVICE_FAULT.topic(
+                    service="sync", source="central", code="central_sync_backlog"
+                ),
             ],
         },
         "collector-c1": {
             "read": [
-                topics.replies("collector-c1"),
-                topics.pile_session("c2-p01"),
-                topics.collector_stop_requests("c1"),
-                topics.collector_fault("c1", "c1-p01", "pile_unreachable"),
-                c1.pile("c1-p01"),
-                c1.pile_availability("c1-p01"),
-                c1.bridge_state,
+                channels.replies("collector-c1"),
+                channels.PILE_SESSION.topic(pile="c2-p01"),
+                channels.COLLECTOR_STOP.topic(charger="c1"),
+                channels.COLLECTOR_FAULT.topic(
+                    charger="c1", source="c1-p01", code="pile_unreachable"
+                ),
+                c1.pile_state.topic(pile="c1-p01"),
+                c1.pile_availability.topic(pile="c1-p01"),
+                c1.bridge_state.topic(),
             ],
             "write": [
-                topics.collector_status("c1"),
-                topics.collector_breath("c1"),
-                topics.collector_fault("c1", "c1", "zigbee_bridge_offline"),
-                topics.pile_meter("c1-p01"),
-                topics.pile_meter("c1-p12"),
-                topics.verification_requests(),
-                topics.session_open_requests(),
-                topics.checkout_requests(),
-                c1.pile_set("c1-p01"),
+                channels.COLLECTOR_STATUS.topic(charger="c1"),
+                channels.COLLECTOR_BREATH.topic(charger="c1"),
+                channels.COLLECTOR_FAULT.topic(
+                    charger="c1", source="c1", code="zigbee_bridge_offline"
+                ),
+                channels.PILE_METER.topic(pile="c1-p01"),
+                channels.PILE_METER.topic(pile="c1-p12"),
+                channels.VERIFICATION.topic(),
+                channels.SESSION_OPEN.topic(),
+                channels.CHECKOUT.topic(),
+                c1.pile_set.topic(pile="c1-p01"),
                 c1.bridge_request("permit_join"),
             ],
         },
@@ -1061,42 +1072,46 @@ def test_acl_gives_each_service_the_topics_its_code_uses(rendered_chart: Rendere
 
 def test_acl_keeps_each_service_to_its_own_part(rendered_chart: Rendered) -> None:
     rules = parse_acl(rendered_chart.secret(f"{RELEASE}-mosquitto-auth", "acl"))
-    topics = StationTopics
     refused = {
         # Sync only relays records to central: it hears nothing on the station's bus.
         "sync": [
-            ("read", topics.replies("collector-c1")),
-            ("read", topics.pile_session("c1-p01")),
-            ("read", topics.verification_requests()),
-            ("write", topics.service_status("billing")),
-            ("write", topics.pile_session("c1-p01")),
+            ("read", channels.replies("collector-c1")),
+            ("read", channels.PILE_SESSION.topic(pile="c1-p01")),
+            ("read", channels.VERIFICATION.topic()),
+            ("write", channels.SERVICE_STATUS.topic(service="billing")),
+            ("write", channels.PILE_SESSION.topic(pile="c1-p01")),
         ],
         "faults": [
-            ("write", topics.pile_session("c1-p01")),
-            ("write", topics.collector_breath("c1")),
-            ("write", topics.collector_stop_requests("c1")),
-            ("write", topics.service_status("billing")),
-            ("read", topics.verification_requests()),
-            ("read", topics.replies("collector-c1")),
+            ("write", channels.PILE_SESSION.topic(pile="c1-p01")),
+            ("write", channels.COLLECTOR_BREATH.topic(charger="c1")),
+            ("write", channels.COLLECTOR_STOP.topic(charger="c1")),
+            ("write", channels.SERVICE_STATUS.topic(service="billing")),
+            ("read", channels.VERIFICATION.topic()),
+            ("read", channels.replies("collector-c1")),
         ],
         "verification": [
-            ("write", topics.pile_session("c1-p01")),
-            ("write", topics.fault_bulletin("c1-p01", "pile_unreachable")),
-            ("write", topics.collector_stop_requests("c1")),
+            ("write", channels.PILE_SESSION.topic(pile="c1-p01")),
+            ("write", channels.FAULT_BULLETIN.topic(source="c1-p01", code="pile_unreachable")),
+            ("write", channels.COLLECTOR_STOP.topic(charger="c1")),
         ],
         "billing": [
-            ("write", topics.fault_bulletin("c1-p01", "pile_unreachable")),
-            ("write", topics.collector_breath("c1")),
-            ("write", topics.service_status("faults")),
+            ("write", channels.FAULT_BULLETIN.topic(source="c1-p01", code="pile_unreachable")),
+            ("write", channels.COLLECTOR_BREATH.topic(charger="c1")),
+            ("write", channels.SERVICE_STATUS.topic(service="faults")),
         ],
         # A collector speaks for its own charger's piles only.
         "collector-c2": [
-            ("write", topics.pile_meter("c1-p01")),
-            ("write", topics.pile_tariff("c2-p01")),
-            ("write", topics.collector_stop_requests("c1")),
-            ("read", topics.collector_stop_requests("c1")),
-            ("read", topics.collector_fault("c1", "c1-p01", "pile_unreachable")),
-            ("read", topics.pile_meter("c2-p01")),
+            ("write", channels.PILE_METER.topic(pile="c1-p01")),
+            ("write", channels.PILE_TARIFF.topic(pile="c2-p01")),
+            ("write", channels.COLLECTOR_STOP.topic(charger="c1")),
+            ("read", channels.COLLECTOR_STOP.topic(charger="c1")),
+            (
+                "read",
+                channels.COLLECTOR_FAULT.topic(
+                    charger="c1", source="c1-p01", code="pile_unreachable"
+                ),
+            ),
+            ("read", channels.PILE_METER.topic(pile="c2-p01")),
         ],
     }
     for user, forbidden in refused.items():
@@ -1240,11 +1255,14 @@ def test_broker_enforces_the_rendered_passwords_and_acl(
     clients = [c1, c2, verification, zigbee_c2]
     try:
         assert [client.code for client in clients] == [0, 0, 0, 0]
-        c1_pile = ZigbeeTopics.for_charger("c1").pile_set("c1-p01")
+        c1_pile = ZigbeeChannels.for_charger("c1").pile_set.topic(pile="c1-p01")
 
         assert c2.publish(channels.COLLECTOR_STATUS.topic(charger="c1")) == 135
         assert c2.publish(c1_pile) == 135
-        assert zigbee_c2.publish(ZigbeeTopics.for_charger("c1").pile("c1-p01")) == 135
+        assert (
+            zigbee_c2.publish(ZigbeeChannels.for_charger("c1").pile_state.topic(pile="c1-p01"))
+            == 135
+        )
         assert c1.publish(channels.COLLECTOR_STATUS.topic(charger="c1")) < 128
         assert c1.publish(c1_pile) < 128
         assert c2.publish(channels.VERIFICATION.topic()) < 128
@@ -1268,40 +1286,40 @@ def test_broker_carries_breaths_stops_and_meters_between_the_right_users(
     def password(secret: str) -> str:
         return rendered_chart.secret(f"{RELEASE}-{secret}", "broker-password")
 
-    port, topics = rendered_broker, StationTopics
+    port = rendered_broker
     users = ["collector-c1", "collector-c2", "faults", "billing", "sync"]
     c1, c2, faults, billing, sync = clients = [Client(port, u, password(u)) for u in users]
     try:
         assert [client.code for client in clients] == [0] * len(clients)
 
         # Faults takes the breaths in its shared group and answers on the collector's topic.
-        faults.subscribe(shared("faults", topics.collector_breaths()))
-        c1.subscribe(topics.replies("collector-c1"))
-        assert c1.publish(topics.collector_breath("c1"), b"breath 7") < 128
-        assert faults.next_message() == (topics.collector_breath("c1"), b"breath 7")
-        assert faults.publish(topics.replies("collector-c1"), b"ack 7") < 128
-        assert c1.next_message() == (topics.replies("collector-c1"), b"ack 7")
+        faults.subscribe(shared("faults", channels.COLLECTOR_BREATH.filter()))
+        c1.subscribe(channels.replies("collector-c1"))
+        assert c1.publish(channels.COLLECTOR_BREATH.topic(charger="c1"), b"breath 7") < 128
+        assert faults.next_message() == (channels.COLLECTOR_BREATH.topic(charger="c1"), b"breath 7")
+        assert faults.publish(channels.replies("collector-c1"), b"ack 7") < 128
+        assert c1.next_message() == (channels.replies("collector-c1"), b"ack 7")
 
         # Billing stops a charge: c1 hears its own stop, c2 only its own.
-        c1.subscribe(topics.collector_stop_requests("c1"))
-        c2.subscribe(topics.collector_stop_requests("c1"))  # refused by the ACL
-        c2.subscribe(topics.collector_stop_requests("c2"))
-        assert billing.publish(topics.collector_stop_requests("c1"), b"stop c1-p03") < 128
-        assert billing.publish(topics.collector_stop_requests("c2"), b"stop c2-p01") < 128
-        assert c1.next_message() == (topics.collector_stop_requests("c1"), b"stop c1-p03")
-        assert c2.next_message() == (topics.collector_stop_requests("c2"), b"stop c2-p01")
+        c1.subscribe(channels.COLLECTOR_STOP.topic(charger="c1"))
+        c2.subscribe(channels.COLLECTOR_STOP.topic(charger="c1"))  # refused by the ACL
+        c2.subscribe(channels.COLLECTOR_STOP.topic(charger="c2"))
+        assert billing.publish(channels.COLLECTOR_STOP.topic(charger="c1"), b"stop c1-p03") < 128
+        assert billing.publish(channels.COLLECTOR_STOP.topic(charger="c2"), b"stop c2-p01") < 128
+        assert c1.next_message() == (channels.COLLECTOR_STOP.topic(charger="c1"), b"stop c1-p03")
+        assert c2.next_message() == (channels.COLLECTOR_STOP.topic(charger="c2"), b"stop c2-p01")
 
         # Meter readings reach billing; c2 cannot pass readings off as c1's piles.
-        billing.subscribe(shared("billing", topics.pile_meters()))
-        assert c2.publish(topics.pile_meter("c1-p01"), b"forged") == 135
-        assert c1.publish(topics.pile_meter("c1-p01"), b"12.500") < 128
-        assert billing.next_message() == (topics.pile_meter("c1-p01"), b"12.500")
+        billing.subscribe(shared("billing", channels.PILE_METER.filter()))
+        assert c2.publish(channels.PILE_METER.topic(pile="c1-p01"), b"forged") == 135
+        assert c1.publish(channels.PILE_METER.topic(pile="c1-p01"), b"12.500") < 128
+        assert billing.next_message() == (channels.PILE_METER.topic(pile="c1-p01"), b"12.500")
 
         # Sync's status reaches faults; sync writes nowhere else.
-        faults.subscribe(topics.service_statuses())
-        assert sync.publish(topics.pile_session("c1-p01")) == 135
-        assert sync.publish(topics.service_status("sync"), b"online") < 128
-        assert faults.next_message() == (topics.service_status("sync"), b"online")
+        faults.subscribe(channels.SERVICE_STATUS.filter())
+        assert sync.publish(channels.PILE_SESSION.topic(pile="c1-p01")) == 135
+        assert sync.publish(channels.SERVICE_STATUS.topic(service="sync"), b"online") < 128
+        assert faults.next_message() == (channels.SERVICE_STATUS.topic(service="sync"), b"online")
     finally:
         for client in clients:
             client.close()

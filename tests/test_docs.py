@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from station_protocol.channels import STATION_CHANNELS, RequestChannel
+
 ROOT = Path(__file__).resolve().parents[1]
 CHECKED = ("services", "protocol", "tools", "tests", "charts", "docs", "README.md")
 FORBIDDEN = ("/wo" + "rk/", "../sha" + "red", "DES" + "IGN.md")
@@ -225,3 +227,31 @@ def test_rest_md_lists_no_route_that_does_not_exist(
         if (method, path) not in found
     ]
     assert not stale, "docs/contracts/rest.md lists routes the code lacks:\n" + "\n".join(stale)
+
+
+TOPICS_DOC = ROOT / "docs" / "contracts" / "topics.md"
+
+
+def topic_rows() -> dict[str, list[str]]:
+    """The rows of the topic tables, by topic (``station/v1/sessions/<pile>``)."""
+    rows: dict[str, list[str]] = {}
+    for line in TOPICS_DOC.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = cells
+    return rows
+
+
+def test_every_station_channel_is_in_the_topic_table_as_declared() -> None:
+    rows = topic_rows()
+    for channel in STATION_CHANNELS:
+        written = re.sub(r"\{(\w+)\}", r"<\1>", channel.pattern)
+        assert written in rows, f"{written} is not in {TOPICS_DOC.name}"
+        _, _, _, qos, retained, payload = rows[written]
+        assert qos.startswith(str(channel.qos)), f"{written}: QoS {qos}, code {channel.qos}"
+        assert retained == ("yes" if channel.retain else "no"), f"{written}: retained {retained}"
+        models = [channel.adapter.json_schema()["title"]]
+        if isinstance(channel, RequestChannel):
+            models.append(channel.reply.json_schema()["title"])
+        for model in models:
+            assert f"`{model}`" in payload, f"{written}: {model} is not in its payload column"

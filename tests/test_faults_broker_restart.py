@@ -35,6 +35,9 @@ from station_tools.rig import StationRig
 from station_tools.simulator import Simulator
 from station_tools.steps import billed_exactly, charge_and_stop, metric, new_card, start_charge
 
+pytestmark = pytest.mark.slow
+"""End to end on real processes: run with the whole suite, skipped by ``-m 'not slow'``."""
+
 PRICE = Decimal("1.20")
 MISSES, T1 = 3, 1.0
 HOLD_DOWN = 10.0

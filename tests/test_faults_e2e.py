@@ -23,9 +23,9 @@ import pytest
 
 from station_protocol import channels
 from station_protocol.bulletins import Bulletin
+from station_protocol.channels import ZigbeeChannels
 from station_protocol.faults import PILE_ERROR_CODES, FaultCode
 from station_protocol.messages import ServiceStatus
-from station_protocol.topics import ZigbeeTopics
 from station_protocol.zigbee import BridgeState, ChargePointErrorCode, OnlineState, encode
 from station_tools.bulletins import BulletinFeed
 from station_tools.fault_steps import (
@@ -52,6 +52,9 @@ from station_tools.steps import (
     shown,
     start_charge,
 )
+
+pytestmark = pytest.mark.slow
+"""End to end on real processes: run with the whole suite, skipped by ``-m 'not slow'``."""
 
 PRICE = Decimal("1.20")
 MISSES, T1 = 3, 1.0
@@ -90,19 +93,22 @@ async def nothing_left_up(
 
 async def publish_availability(broker: Mosquitto, pile: str, state: OnlineState) -> None:
     """What Zigbee2MQTT's availability check publishes for a device (retained)."""
-    topics = ZigbeeTopics.for_charger(pile.split("-")[0])
+    topics = ZigbeeChannels.for_charger(pile.split("-")[0])
     async with aiomqtt.Client("127.0.0.1", broker.port) as zigbee2mqtt:
         await zigbee2mqtt.publish(
-            topics.pile_availability(pile), encode(BridgeState(state=state)), qos=1, retain=True
+            topics.pile_availability.topic(pile=pile),
+            encode(BridgeState(state=state)),
+            qos=1,
+            retain=True,
         )
 
 
 async def publish_bridge_state(broker: Mosquitto, charger: str, state: OnlineState) -> None:
     """What a Zigbee2MQTT bridge's last will (or its start) publishes (retained)."""
-    topics = ZigbeeTopics.for_charger(charger)
+    topics = ZigbeeChannels.for_charger(charger)
     async with aiomqtt.Client("127.0.0.1", broker.port) as client:
         payload = encode(BridgeState(state=state))
-        await client.publish(topics.bridge_state, payload, qos=1, retain=True)
+        await client.publish(topics.bridge_state.topic(), payload, qos=1, retain=True)
 
 
 async def collector_status_goes(broker: Mosquitto, charger: str, state: OnlineState) -> None:

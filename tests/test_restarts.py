@@ -10,6 +10,7 @@ import signal
 from decimal import Decimal
 
 import httpx
+import pytest
 
 from station_tools.rig import StationRig
 from station_tools.simulator import Simulator
@@ -24,6 +25,9 @@ from station_tools.steps import (
     shown,
     start_charge,
 )
+
+pytestmark = pytest.mark.slow
+"""End to end on real processes: run with the whole suite, skipped by ``-m 'not slow'``."""
 
 PRICE = Decimal("1.20")
 

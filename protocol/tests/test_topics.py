@@ -3,45 +3,53 @@ from __future__ import annotations
 import pytest
 
 from station_protocol import channels
-from station_protocol.channels import shared, unshare
+from station_protocol.channels import ZigbeeChannels, shared, unshare
 from station_protocol.ids import Layout, charger_of, pile_id
-from station_protocol.topics import ZigbeeTopicKind, ZigbeeTopics
 from station_protocol.zigbee import BridgeState, OnlineState, PileState
 
 
 def test_pile_lives_under_its_chargers_base_topic() -> None:
-    topics = ZigbeeTopics.for_charger("c1")
-    assert topics.pile("c1-p01") == "zigbee2mqtt/c1/c1-p01"
-    assert topics.pile_set("c1-p01") == "zigbee2mqtt/c1/c1-p01/set"
-    assert topics.pile_availability("c1-p01") == "zigbee2mqtt/c1/c1-p01/availability"
-    assert topics.bridge_state == "zigbee2mqtt/c1/bridge/state"
+    topics = ZigbeeChannels.for_charger("c1")
+    assert topics.pile_state.topic(pile="c1-p01") == "zigbee2mqtt/c1/c1-p01"
+    assert topics.pile_set.topic(pile="c1-p01") == "zigbee2mqtt/c1/c1-p01/set"
+    assert topics.pile_availability.topic(pile="c1-p01") == "zigbee2mqtt/c1/c1-p01/availability"
+    assert topics.bridge_state.topic() == "zigbee2mqtt/c1/bridge/state"
 
 
 @pytest.mark.parametrize(
     ("topic", "kind", "device"),
     [
-        ("zigbee2mqtt/c1/c1-p03", ZigbeeTopicKind.PILE_STATE, "c1-p03"),
-        ("zigbee2mqtt/c1/c1-p03/availability", ZigbeeTopicKind.PILE_AVAILABILITY, "c1-p03"),
-        ("zigbee2mqtt/c1/c1-p03/set", ZigbeeTopicKind.PILE_COMMAND, "c1-p03"),
-        ("zigbee2mqtt/c1/bridge/state", ZigbeeTopicKind.BRIDGE_STATE, None),
-        ("zigbee2mqtt/c1/bridge/event", ZigbeeTopicKind.BRIDGE_EVENT, None),
-        ("zigbee2mqtt/c1/bridge/devices", ZigbeeTopicKind.BRIDGE_OTHER, None),
-        ("zigbee2mqtt/c2/c2-p01", ZigbeeTopicKind.UNKNOWN, None),
-        ("zigbee2mqtt/c1/c1-p03/weird/deep", ZigbeeTopicKind.UNKNOWN, "c1-p03"),
+        ("zigbee2mqtt/c1/c1-p03", "pile_state", "c1-p03"),
+        ("zigbee2mqtt/c1/c1-p03/availability", "pile_availability", "c1-p03"),
+        ("zigbee2mqtt/c1/c1-p03/set", "pile_set", "c1-p03"),
+        ("zigbee2mqtt/c1/bridge/state", "bridge_state", None),
+        ("zigbee2mqtt/c1/bridge/event", "bridge_event", None),
+        ("zigbee2mqtt/c1/bridge/devices", None, None),
+        ("zigbee2mqtt/c2/c2-p01", None, None),
+        ("zigbee2mqtt/c1/c1-p03/weird/deep", None, None),
     ],
 )
-def test_parse_classifies_every_topic(
-    topic: str, kind: ZigbeeTopicKind, device: str | None
+def test_each_zigbee_topic_belongs_to_one_channel_at_most(
+    topic: str, kind: str | None, device: str | None
 ) -> None:
-    parsed = ZigbeeTopics.for_charger("c1").parse(topic)
-    assert parsed.kind == kind
-    assert parsed.device == device
+    zigbee = ZigbeeChannels.for_charger("c1")
+    every = [
+        zigbee.pile_state,
+        zigbee.pile_availability,
+        zigbee.pile_set,
+        zigbee.bridge_state,
+        zigbee.bridge_event,
+    ]
+    matched = [channel for channel in every if channel.parse(topic) is not None]
+    assert [channel.name for channel in matched] == ([kind] if kind else [])
+    if matched:
+        assert matched[0].param(topic, "pile") == device
 
 
-def test_bridge_response_names_its_request() -> None:
-    parsed = ZigbeeTopics.for_charger("c1").parse("zigbee2mqtt/c1/bridge/response/device/rename")
-    assert parsed.kind == ZigbeeTopicKind.BRIDGE_RESPONSE
-    assert parsed.request == "device/rename"
+def test_bridge_responses_are_named_by_their_request() -> None:
+    zigbee = ZigbeeChannels.for_charger("c1")
+    assert zigbee.bridge_response("device/rename") == "zigbee2mqtt/c1/bridge/response/device/rename"
+    assert zigbee.bridge_request("permit_join") == "zigbee2mqtt/c1/bridge/request/permit_join"
 
 
 def test_layout_names_every_pile() -> None:

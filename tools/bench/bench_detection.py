@@ -46,9 +46,9 @@ import aiomqtt
 import httpx
 
 from station_protocol import channels
+from station_protocol.channels import ZigbeeChannels
 from station_protocol.faults import FaultCode
 from station_protocol.ids import Layout, charger_of
-from station_protocol.topics import ZigbeeTopics
 from station_protocol.zigbee import BridgeState, OnlineState, encode
 from station_runtime.bus import BrokerAddress
 from station_tools.bulletins import BulletinFeed
@@ -121,7 +121,9 @@ class Answers:
         piles = set(LAYOUT.pile_ids())
         async with aiomqtt.Client(self.broker.host, self.broker.port) as client:
             for charger in LAYOUT.charger_ids():
-                await client.subscribe(ZigbeeTopics.for_charger(charger).pile("+"), qos=0)
+                await client.subscribe(
+                    ZigbeeChannels.for_charger(charger).pile_state.filter(), qos=0
+                )
             async for message in client.messages:
                 at = time.monotonic()
                 pile = message.topic.value.rsplit("/", 1)[-1]
@@ -278,7 +280,7 @@ class PileBench:
         self.freed.set()
 
     async def _availability(self, pile: str, state: OnlineState) -> None:
-        topic = ZigbeeTopics.for_charger(charger_of(pile)).pile_availability(pile)
+        topic = ZigbeeChannels.for_charger(charger_of(pile)).pile_availability.topic(pile=pile)
         await self.zigbee2mqtt.publish(topic, encode(BridgeState(state=state)), qos=1, retain=True)
 
 

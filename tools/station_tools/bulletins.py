@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 
 import aiomqtt
 from pydantic import ValidationError
@@ -23,6 +22,7 @@ from pydantic import ValidationError
 from station_protocol import channels
 from station_protocol.bulletins import Bulletin
 from station_runtime.bus import BrokerAddress
+from station_tools import children
 
 log = logging.getLogger("station.tools.bulletins")
 
@@ -49,7 +49,7 @@ class BulletinEvent:
         return (self.source, self.code)
 
 
-class BulletinFeed:
+class BulletinFeed(children.Opened):
     """``async with BulletinFeed(broker_url) as feed``: subscribed once it is entered."""
 
     def __init__(self, broker_url: str) -> None:
@@ -60,21 +60,12 @@ class BulletinFeed:
         self._subscribed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> BulletinFeed:
+    async def open(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="bulletin-feed")
         await asyncio.wait_for(self._subscribed.wait(), 10)
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def aclose(self) -> None:
+        await children.cancel(self._task)
 
     # -- reading what was seen ---------------------------------------------------------------
 

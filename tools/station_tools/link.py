@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from types import TracebackType
 
+from station_tools import children
 from station_tools.ports import free_port
 
 CHUNK = 65536
 
 
-class Link:
+class Link(children.Opened):
     """``async with Link(central_port) as link``: relay ``link.port`` -> central."""
 
     def __init__(self, upstream_port: int, host: str = "127.0.0.1") -> None:
@@ -61,18 +61,12 @@ class Link:
         self._requests_pass.set()
         self._replies_pass.set()
 
-    async def __aenter__(self) -> Link:
+    async def open(self) -> None:
         self._server = await asyncio.start_server(
             self._accept, self.host, self.port, reuse_address=True
         )
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
         if self._server is not None:
             self._server.close()
         for task in list(self._connections):

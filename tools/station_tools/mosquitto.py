@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
+from station_tools import children
 from station_tools.ports import free_port, wait_for_port
 
 MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto")
@@ -33,7 +32,7 @@ def mosquitto_binary() -> str:
 
 
 @dataclass
-class Mosquitto:
+class Mosquitto(children.Started):
     """``with Mosquitto() as broker``: a private broker on a free loopback port."""
 
     port: int = field(default_factory=free_port)
@@ -96,19 +95,12 @@ class Mosquitto:
         """Stop gracefully (SIGTERM), saving retained messages and sessions."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        children.terminate(self.process, 5)
         self.process = None
 
     def kill(self) -> None:
         if self.process is not None:
-            self.process.kill()
-            self.process.wait()
+            children.kill(self.process)
             self.process = None
 
     def restart(self) -> None:
@@ -120,14 +112,3 @@ class Mosquitto:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def __enter__(self) -> Mosquitto:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -22,9 +22,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from station_tools import children
 from station_tools.ports import free_port
 
 SUPERUSER = "postgres"
@@ -69,7 +69,7 @@ TEST_SETTINGS = {"fsync": "off", "full_page_writes": "off"}
 
 
 @dataclass
-class Postgres:
+class Postgres(children.Started):
     """``with Postgres() as db``: a private cluster on a free loopback port.
 
     ``settings`` go into ``postgresql.conf`` (pass :data:`TEST_SETTINGS` in tests).
@@ -218,12 +218,7 @@ class Postgres:
         """Fast shutdown (SIGINT): clients are disconnected, everything committed is kept."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        children.terminate(self.process, 15, signal.SIGINT)
         self.process = None
 
     def kill(self) -> None:
@@ -279,14 +274,3 @@ class Postgres:
         if self._owns_dir and self.base_dir is not None:
             shutil.rmtree(self.base_dir, ignore_errors=True)
             self.base_dir = None
-
-    def __enter__(self) -> Postgres:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -15,15 +15,15 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
+from station_tools import children
 from station_tools.ports import free_port
 
 
 @dataclass
-class ServiceProcess:
+class ServiceProcess(children.Started):
     """One service process; ``health_url`` is polled until it answers 200."""
 
     name: str
@@ -138,20 +138,13 @@ class ServiceProcess:
         """SIGTERM, as Kubernetes and Ctrl-C do; SIGKILL if it does not go."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        children.terminate(self.process, timeout)
         self.process = None
 
     def kill(self) -> None:
         """kill -9: no goodbye, no last words but the broker's last will."""
         if self.process is not None:
-            self.process.kill()
-            self.process.wait()
+            children.kill(self.process)
             self.process = None
 
     def signal(self, sig: signal.Signals) -> None:
@@ -162,15 +155,8 @@ class ServiceProcess:
         self.stop()
         self.start(wait)
 
-    def __enter__(self) -> ServiceProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Stop it, waking it first if a test froze it (SIGSTOP)."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGCONT)
         self.stop()

@@ -10,12 +10,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from types import TracebackType
 from typing import Any
 
 import aiomqtt
 import pytest
 
+from station_tools import children
 from station_tools.mosquitto import Mosquitto
 from station_tools.simulator import SimulatorOptions
 
@@ -33,7 +33,7 @@ class Seen:
 
 
 @dataclass
-class Recorder:
+class Recorder(children.Opened):
     """Subscribes to ``filters`` on a broker and keeps every message, in arrival order."""
 
     port: int
@@ -42,24 +42,15 @@ class Recorder:
     _client: aiomqtt.Client | None = None
     _task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Recorder:
+    async def open(self) -> None:
         self._client = aiomqtt.Client("127.0.0.1", self.port, identifier=f"rec-{uuid.uuid4()}")
         await self._client.__aenter__()
         for topic_filter in self.filters:
             await self._client.subscribe(topic_filter, qos=1)
         self._task = asyncio.create_task(self._collect())
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await self._task
+    async def aclose(self) -> None:
+        await children.cancel(self._task, aiomqtt.MqttError)
         if self._client is not None:
             with contextlib.suppress(aiomqtt.MqttError):
                 await self._client.__aexit__(None, None, None)

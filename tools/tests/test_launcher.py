@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from station_protocol.topics import ZigbeeTopics
+from station_protocol.channels import ZigbeeChannels
 from station_tools.demo_cards import DEMO_CARDS, seed_cards
 from station_tools.launcher import port_in_use
 from station_tools.station_file import StationFile, StationState, pid_alive
@@ -90,7 +90,7 @@ async def test_station_up_runs_broker_and_simulator_until_station_down(tmp_path,
         code, _, err = await station("up", "--data-dir", str(data_dir), "--no-services")
         assert code == 1 and "already runs" in err
 
-        pile = ZigbeeTopics.for_charger("c1").pile("c1-p01")
+        pile = ZigbeeChannels.for_charger("c1").pile_state.topic(pile="c1-p01")
         async with record(pile, broker=broker_port) as rec:
             code, out, err = await station(
                 "pile", "plug", "c1-p01", "--data-dir", str(data_dir), "--watch", "0"

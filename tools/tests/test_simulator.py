@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
+from station_protocol.channels import ZigbeeChannels
 from station_protocol.ids import Layout
-from station_protocol.topics import ZigbeeTopics
 from station_protocol.zigbee import (
     BreathCommand,
     BridgeEvent,
@@ -53,40 +53,42 @@ async def test_bridges_are_online_retained_and_the_last_will_says_offline_after_
     mosquitto, options, record, root
 ):
     layout = Layout.parse("2x2")
-    c1, c2 = (ZigbeeTopics.for_charger(c, root) for c in ("c1", "c2"))
+    c1, c2 = (ZigbeeChannels.for_charger(c, root) for c in ("c1", "c2"))
     async with Simulator(mosquitto.url, layout, options) as sim:
         async with record(f"{root}/#") as late:
-            await late.next(c2.pile_availability("c2-p02"))
-            await late.next(c1.bridge_state)
-            await late.next(c2.bridge_state)
+            await late.next(c2.pile_availability.topic(pile="c2-p02"))
+            await late.next(c1.bridge_state.topic())
+            await late.next(c2.bridge_state.topic())
             retained = {m.topic: m for m in late.messages if m.retain}
         for topics in (c1, c2):
-            assert BridgeState.parse(retained[topics.bridge_state].payload).state == "online"
+            assert (
+                BridgeState.parse(retained[topics.bridge_state.topic()].payload).state == "online"
+            )
         for pile in layout.pile_ids():
             topics = c1 if pile.startswith("c1") else c2
-            availability = retained[topics.pile_availability(pile)].payload
+            availability = retained[topics.pile_availability.topic(pile=pile)].payload
             assert BridgeState.parse(availability).state == OnlineState.ONLINE
 
         await sim.kill_bridge("c1")
         assert not sim.bridge_online("c1")
-        async with record(c1.bridge_state, c2.bridge_state) as late:
-            will = await late.next(c1.bridge_state)
-            other = await late.next(c2.bridge_state)
+        async with record(c1.bridge_state.topic(), c2.bridge_state.topic()) as late:
+            will = await late.next(c1.bridge_state.topic())
+            other = await late.next(c2.bridge_state.topic())
         assert will == {"state": "offline"}
         assert other == {"state": "online"}
 
-        async with record(c2.pile("c2-p01")) as rec:
-            await rec.publish(c2.pile_set("c2-p01"), breath(3))
-            assert (await rec.next(c2.pile("c2-p01")))["breath_ack"] == 3
+        async with record(c2.pile_state.topic(pile="c2-p01")) as rec:
+            await rec.publish(c2.pile_set.topic(pile="c2-p01"), breath(3))
+            assert (await rec.next(c2.pile_state.topic(pile="c2-p01")))["breath_ack"] == 3
 
         await sim.start_bridge("c1")
-        async with record(c1.bridge_state) as late:
-            assert await late.next(c1.bridge_state) == {"state": "online"}
+        async with record(c1.bridge_state.topic()) as late:
+            assert await late.next(c1.bridge_state.topic()) == {"state": "online"}
 
 
 async def test_every_change_publishes_the_full_state(mosquitto, options, record, root):
-    topics = ZigbeeTopics.for_charger("c1", root)
-    pile = topics.pile("c1-p01")
+    topics = ZigbeeChannels.for_charger("c1", root)
+    pile = topics.pile_state.topic(pile="c1-p01")
     async with (
         Simulator(mosquitto.url, Layout.parse("1x2"), options) as sim,
         record(pile) as rec,
@@ -100,7 +102,7 @@ async def test_every_change_publishes_the_full_state(mosquitto, options, record,
         assert 0 <= plugged["linkquality"] <= 255
 
         mark = rec.mark()
-        await rec.publish(topics.pile_set("c1-p01"), breath(5))
+        await rec.publish(topics.pile_set.topic(pile="c1-p01"), breath(5))
         acked = await rec.next(pile, since=mark)
         assert set(acked) == FULL_STATE | {"breath_ack"}
         assert acked["breath_ack"] == 5
@@ -115,8 +117,8 @@ async def test_every_change_publishes_the_full_state(mosquitto, options, record,
 
 
 async def test_a_swipe_carries_action_and_card_uid_once(mosquitto, options, record, root):
-    topics = ZigbeeTopics.for_charger("c1", root)
-    pile = topics.pile("c1-p01")
+    topics = ZigbeeChannels.for_charger("c1", root)
+    pile = topics.pile_state.topic(pile="c1-p01")
     async with (
         Simulator(mosquitto.url, Layout.parse("1x1"), options) as sim,
         record(pile) as rec,
@@ -129,7 +131,7 @@ async def test_a_swipe_carries_action_and_card_uid_once(mosquitto, options, reco
         assert swiped["card_uid"] == "CARD-1"
         assert set(swiped) >= FULL_STATE
 
-        await rec.publish(topics.pile_set("c1-p01"), breath(1))
+        await rec.publish(topics.pile_set.topic(pile="c1-p01"), breath(1))
         await sim.unplug("c1-p01")
         after = await rec.next(pile, lambda s: s["gun"] == "unplugged", since=mark)
         assert "action" not in after and "card_uid" not in after
@@ -139,15 +141,15 @@ async def test_a_swipe_carries_action_and_card_uid_once(mosquitto, options, reco
 
 
 async def test_a_charge_starts_only_when_the_gun_is_plugged(mosquitto, options, record, root):
-    topics = ZigbeeTopics.for_charger("c1", root)
-    pile = topics.pile("c1-p01")
+    topics = ZigbeeChannels.for_charger("c1", root)
+    pile = topics.pile_state.topic(pile="c1-p01")
     async with (
         Simulator(mosquitto.url, Layout.parse("1x1"), options) as sim,
         record(pile) as rec,
     ):
         mark = rec.mark()
-        await rec.publish(topics.pile_set("c1-p01"), start("s-without-car"))
-        await rec.publish(topics.pile_set("c1-p01"), breath(1))
+        await rec.publish(topics.pile_set.topic(pile="c1-p01"), start("s-without-car"))
+        await rec.publish(topics.pile_set.topic(pile="c1-p01"), breath(1))
         await rec.next(pile, lambda s: s.get("breath_ack") == 1, since=mark)
         answers = [m.json() for m in rec.on(pile, mark)]
         assert len(answers) == 2, "the refused start is answered with the state"
@@ -157,7 +159,7 @@ async def test_a_charge_starts_only_when_the_gun_is_plugged(mosquitto, options, 
 
         await sim.plug("c1-p01")
         mark = rec.mark()
-        await rec.publish(topics.pile_set("c1-p01"), start("s-1"))
+        await rec.publish(topics.pile_set.topic(pile="c1-p01"), start("s-1"))
         started = await rec.next(pile, lambda s: s["charging"], since=mark)
         assert started["session_id"] == "s-1"
         assert started["power"] == 7.0
@@ -168,8 +170,8 @@ async def test_a_charge_starts_only_when_the_gun_is_plugged(mosquitto, options, 
 async def test_the_meter_advances_only_while_charging_and_never_backwards(
     mosquitto, options, record, root
 ):
-    topics = ZigbeeTopics.for_charger("c1", root)
-    pile = topics.pile("c1-p01")
+    topics = ZigbeeChannels.for_charger("c1", root)
+    pile = topics.pile_state.topic(pile="c1-p01")
     async with (
         Simulator(mosquitto.url, Layout.parse("1x1"), options) as sim,
         record(pile) as rec,
@@ -182,9 +184,9 @@ async def test_the_meter_advances_only_while_charging_and_never_backwards(
         assert sim.pile("c1-p01").energy == Decimal("1000.000")
 
         mark = rec.mark()
-        await rec.publish(topics.pile_set("c1-p01"), start("s-meter"))
+        await rec.publish(topics.pile_set.topic(pile="c1-p01"), start("s-meter"))
         await rec.next(pile, lambda s: s["energy"] >= 1001.0, since=mark)
-        await rec.publish(topics.pile_set("c1-p01"), stop("s-meter"))
+        await rec.publish(topics.pile_set.topic(pile="c1-p01"), stop("s-meter"))
         stopped = await rec.next(pile, lambda s: not s["charging"], since=mark)
         readings = [Decimal(str(m.json()["energy"])) for m in rec.on(pile, mark)]
         assert readings == sorted(readings)
@@ -202,22 +204,22 @@ async def test_the_meter_advances_only_while_charging_and_never_backwards(
 
 async def test_breaths_are_answered_with_their_sequence(mosquitto, record, root):
     options = SimulatorOptions(root=root)
-    topics = ZigbeeTopics.for_charger("c1", root)
-    pile = topics.pile("c1-p02")
+    topics = ZigbeeChannels.for_charger("c1", root)
+    pile = topics.pile_state.topic(pile="c1-p02")
     async with (
         Simulator(mosquitto.url, Layout.parse("1x2"), options),
         record(pile) as rec,
     ):
         for seq in (41, 42, 42):
             mark = rec.mark()
-            await rec.publish(topics.pile_set("c1-p02"), breath(seq))
+            await rec.publish(topics.pile_set.topic(pile="c1-p02"), breath(seq))
             answer = await rec.next(pile, lambda s: "breath_ack" in s, since=mark)
             assert answer["breath_ack"] == seq
-        assert rec.on(topics.pile("c1-p01")) == []
+        assert rec.on(topics.pile_state.topic(pile="c1-p01")) == []
 
 
 async def test_the_display_is_remembered(mosquitto, options, record, root):
-    topics = ZigbeeTopics.for_charger("c1", root)
+    topics = ZigbeeChannels.for_charger("c1", root)
     first = Display(lines=["Card accepted", "Charging"])
     second = Display(lines=["12.345 kWh", "EUR 4.20"], qr="https://station.example/r/1")
     async with (
@@ -227,15 +229,17 @@ async def test_the_display_is_remembered(mosquitto, options, record, root):
         pile = sim.pile("c1-p01")
         assert pile.display is None
         for display in (first, second):
-            await rec.publish(topics.pile_set("c1-p01"), encode(DisplayCommand(display=display)))
+            await rec.publish(
+                topics.pile_set.topic(pile="c1-p01"), encode(DisplayCommand(display=display))
+            )
         await sim.wait_for(lambda: len(pile.displays) == 2)
         assert pile.displays == [first, second]
         assert pile.display == second
 
 
 async def test_malformed_commands_are_ignored(mosquitto, options, record, root):
-    topics = ZigbeeTopics.for_charger("c1", root)
-    pile = topics.pile("c1-p01")
+    topics = ZigbeeChannels.for_charger("c1", root)
+    pile = topics.pile_state.topic(pile="c1-p01")
     async with (
         Simulator(mosquitto.url, Layout.parse("1x1"), options) as sim,
         record(pile) as rec,
@@ -255,8 +259,8 @@ async def test_malformed_commands_are_ignored(mosquitto, options, record, root):
             b'{"breath": 1, "pad": "' + b"x" * 20_000 + b'"}',
             b"\xff\xfe",
         ):
-            await rec.publish(topics.pile_set("c1-p01"), payload)
-        await rec.publish(topics.pile_set("c1-p01"), breath(7))
+            await rec.publish(topics.pile_set.topic(pile="c1-p01"), payload)
+        await rec.publish(topics.pile_set.topic(pile="c1-p01"), breath(7))
         answer = await rec.next(pile, since=mark)
         assert answer["breath_ack"] == 7, "only the well-formed breath was answered"
         assert len(rec.on(pile, mark)) == 1
@@ -267,29 +271,29 @@ async def test_malformed_commands_are_ignored(mosquitto, options, record, root):
 async def test_stop_ends_only_the_named_session_and_unplugging_ends_a_charge(
     mosquitto, options, record, root
 ):
-    topics = ZigbeeTopics.for_charger("c1", root)
-    pile = topics.pile("c1-p01")
+    topics = ZigbeeChannels.for_charger("c1", root)
+    pile = topics.pile_state.topic(pile="c1-p01")
     async with (
         Simulator(mosquitto.url, Layout.parse("1x1"), options) as sim,
         record(pile) as rec,
     ):
         await sim.plug("c1-p01")
-        await rec.publish(topics.pile_set("c1-p01"), start("s-1"))
+        await rec.publish(topics.pile_set.topic(pile="c1-p01"), start("s-1"))
         await rec.next(pile, lambda s: s["charging"])
 
         mark = rec.mark()
-        await rec.publish(topics.pile_set("c1-p01"), stop("s-other"))
-        await rec.publish(topics.pile_set("c1-p01"), start("s-2"))
-        await rec.publish(topics.pile_set("c1-p01"), breath(9))
+        await rec.publish(topics.pile_set.topic(pile="c1-p01"), stop("s-other"))
+        await rec.publish(topics.pile_set.topic(pile="c1-p01"), start("s-2"))
+        await rec.publish(topics.pile_set.topic(pile="c1-p01"), breath(9))
         await rec.next(pile, lambda s: s.get("breath_ack") == 9, since=mark)
         assert sim.pile("c1-p01").charging
         assert sim.pile("c1-p01").session_id == "s-1", "a running charge keeps its session"
 
-        await rec.publish(topics.pile_set("c1-p01"), stop("s-1"))
+        await rec.publish(topics.pile_set.topic(pile="c1-p01"), stop("s-1"))
         stopped = await rec.next(pile, lambda s: not s["charging"], since=mark)
         assert stopped["session_id"] == "s-1" and stopped["power"] == 0
 
-        await rec.publish(topics.pile_set("c1-p01"), start("s-3"))
+        await rec.publish(topics.pile_set.topic(pile="c1-p01"), start("s-3"))
         await rec.next(pile, lambda s: s["charging"] and s["session_id"] == "s-3", since=mark)
         mark = rec.mark()
         await sim.unplug("c1-p01")
@@ -300,8 +304,8 @@ async def test_stop_ends_only_the_named_session_and_unplugging_ends_a_charge(
 async def test_a_silenced_pile_neither_answers_nor_publishes_until_revived(
     mosquitto, options, record, root
 ):
-    topics = ZigbeeTopics.for_charger("c1", root)
-    quiet, other = topics.pile("c1-p01"), topics.pile("c1-p02")
+    topics = ZigbeeChannels.for_charger("c1", root)
+    quiet, other = topics.pile_state.topic(pile="c1-p01"), topics.pile_state.topic(pile="c1-p02")
     async with (
         Simulator(mosquitto.url, Layout.parse("1x2"), options) as sim,
         record(quiet, other) as rec,
@@ -309,8 +313,8 @@ async def test_a_silenced_pile_neither_answers_nor_publishes_until_revived(
         await sim.silence("c1-p01")
         mark = rec.mark()
         await sim.plug("c1-p01")
-        await rec.publish(topics.pile_set("c1-p01"), breath(1))
-        await rec.publish(topics.pile_set("c1-p02"), breath(1))
+        await rec.publish(topics.pile_set.topic(pile="c1-p01"), breath(1))
+        await rec.publish(topics.pile_set.topic(pile="c1-p02"), breath(1))
         await rec.next(other, since=mark)
         await rec.settle(0.1)
         assert rec.on(quiet, mark) == []
@@ -319,19 +323,19 @@ async def test_a_silenced_pile_neither_answers_nor_publishes_until_revived(
         revived = await rec.next(quiet, since=mark)
         assert revived["gun"] == "plugged"
         assert "breath_ack" not in revived, "the silenced pile never heard breath 1"
-        await rec.publish(topics.pile_set("c1-p01"), breath(2))
+        await rec.publish(topics.pile_set.topic(pile="c1-p01"), breath(2))
         assert (await rec.next(quiet, lambda s: "breath_ack" in s, since=mark))["breath_ack"] == 2
 
 
 async def test_a_fault_stops_the_charge_and_refuses_a_new_one(mosquitto, options, record, root):
-    topics = ZigbeeTopics.for_charger("c1", root)
-    pile = topics.pile("c1-p01")
+    topics = ZigbeeChannels.for_charger("c1", root)
+    pile = topics.pile_state.topic(pile="c1-p01")
     async with (
         Simulator(mosquitto.url, Layout.parse("1x1"), options) as sim,
         record(pile) as rec,
     ):
         await sim.plug("c1-p01")
-        await rec.publish(topics.pile_set("c1-p01"), start("s-1"))
+        await rec.publish(topics.pile_set.topic(pile="c1-p01"), start("s-1"))
         await rec.next(pile, lambda s: s["charging"])
         mark = rec.mark()
         await sim.set_error("c1-p01", "GroundFailure")
@@ -339,64 +343,66 @@ async def test_a_fault_stops_the_charge_and_refuses_a_new_one(mosquitto, options
         assert faulted["charging"] is False and faulted["power"] == 0
 
         mark = rec.mark()
-        await rec.publish(topics.pile_set("c1-p01"), start("s-2"))
-        await rec.publish(topics.pile_set("c1-p01"), breath(2))
+        await rec.publish(topics.pile_set.topic(pile="c1-p01"), start("s-2"))
+        await rec.publish(topics.pile_set.topic(pile="c1-p01"), breath(2))
         await rec.next(pile, lambda s: s.get("breath_ack") == 2, since=mark)
         assert all(m.json()["charging"] is False for m in rec.on(pile, mark))
         assert sim.pile("c1-p01").session_id == "s-1"
 
         await sim.set_error("c1-p01", "NoError")
         mark = rec.mark()
-        await rec.publish(topics.pile_set("c1-p01"), start("s-3"))
+        await rec.publish(topics.pile_set.topic(pile="c1-p01"), start("s-3"))
         resumed = await rec.next(pile, lambda s: s["charging"], since=mark)
         assert resumed["session_id"] == "s-3" and resumed["error_code"] == "NoError"
 
 
 async def test_piles_leave_and_join_with_bridge_events(mosquitto, options, record, root):
-    topics = ZigbeeTopics.for_charger("c1", root)
+    topics = ZigbeeChannels.for_charger("c1", root)
     async with (
         Simulator(mosquitto.url, Layout.parse("1x2"), options) as sim,
         record(
-            topics.bridge_event, topics.pile("c1-p02"), topics.pile_availability("c1-p02")
+            topics.bridge_event.topic(),
+            topics.pile_state.topic(pile="c1-p02"),
+            topics.pile_availability.topic(pile="c1-p02"),
         ) as rec,
     ):
         await sim.leave("c1-p02")
-        left = BridgeEvent.model_validate(await rec.next(topics.bridge_event))
+        left = BridgeEvent.model_validate(await rec.next(topics.bridge_event.topic()))
         assert left.type == "device_leave" and left.data.friendly_name == "c1-p02"
 
         mark = rec.mark()
-        await rec.publish(topics.pile_set("c1-p02"), breath(1))
+        await rec.publish(topics.pile_set.topic(pile="c1-p02"), breath(1))
         await sim.plug("c1-p02")
         await rec.settle(0.1)
-        assert rec.on(topics.pile("c1-p02"), mark) == []
+        assert rec.on(topics.pile_state.topic(pile="c1-p02"), mark) == []
 
         await sim.join("c1-p02")
         events = [
             BridgeEvent.model_validate(
-                await rec.next(topics.bridge_event, lambda e, t=t: e["type"] == t)
+                await rec.next(topics.bridge_event.topic(), lambda e, t=t: e["type"] == t)
             )
             for t in ("device_joined", "device_interview")
         ]
         assert {e.data.friendly_name for e in events} == {"c1-p02"}
         assert events[1].data.status == "successful"
-        state = await rec.next(topics.pile("c1-p02"), since=mark)
+        state = await rec.next(topics.pile_state.topic(pile="c1-p02"), since=mark)
         assert state["gun"] == "plugged"
-        availability = await rec.next(topics.pile_availability("c1-p02"), since=mark)
+        availability = await rec.next(topics.pile_availability.topic(pile="c1-p02"), since=mark)
         assert availability == {"state": "online"}
 
 
 async def test_bridges_come_back_after_the_broker_restarts(
     own_mosquitto: Mosquitto, options, record, root
 ):
-    topics = ZigbeeTopics.for_charger("c1", root)
+    topics = ZigbeeChannels.for_charger("c1", root)
     async with Simulator(own_mosquitto.url, Layout.parse("1x1"), options) as sim:
         await sim.plug("c1-p01")
         own_mosquitto.restart()
         await sim.wait_for(lambda: not sim.bridge_online("c1"), timeout=5)
         await sim.wait_for(lambda: sim.bridge_online("c1"), timeout=15)
-        async with record(topics.pile("c1-p01"), broker=own_mosquitto) as rec:
-            await rec.publish(topics.pile_set("c1-p01"), breath(11))
-            answer = await rec.next(topics.pile("c1-p01"))
+        async with record(topics.pile_state.topic(pile="c1-p01"), broker=own_mosquitto) as rec:
+            await rec.publish(topics.pile_set.topic(pile="c1-p01"), breath(11))
+            answer = await rec.next(topics.pile_state.topic(pile="c1-p01"))
         assert answer["breath_ack"] == 11 and answer["gun"] == "plugged"
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from station_protocol import channels
+from station_protocol.channels import ZigbeeChannels
 from station_protocol.simulator import PileControl, PileControlCommand, SimulatorStatus
-from station_protocol.topics import ZigbeeTopics
 from station_protocol.zigbee import ChargeCommand, Display, DisplayCommand, encode
 from station_runtime.bus import BrokerAddress
 from station_tools.mosquitto import Mosquitto
@@ -79,15 +79,17 @@ async def test_control_topics_drive_a_simulator_process(
     own_mosquitto: Mosquitto, record, root, tmp_path
 ):
     broker = BrokerAddress.parse(own_mosquitto.url)
-    topics = ZigbeeTopics.for_charger("c1", root)
-    pile = topics.pile("c1-p01")
+    topics = ZigbeeChannels.for_charger("c1", root)
+    pile = topics.pile_state.topic(pile="c1-p01")
     process = simulator_process(own_mosquitto, root, "run-1", tmp_path / "sim.log")
     try:
         assert await wait_simulator_online(broker, "run-1", 20), (tmp_path / "sim.log").read_text()
         status = await simulator_status(broker)
         assert status == SimulatorStatus(state="online", instance="run-1", layout="1x2", root=root)
 
-        async with record(pile, topics.pile("c1-p02"), broker=own_mosquitto) as rec:
+        async with record(
+            pile, topics.pile_state.topic(pile="c1-p02"), broker=own_mosquitto
+        ) as rec:
             await send_control(broker, "c1-p01", PileControl(command=PileControlCommand.PLUG))
             await rec.next(pile, lambda s: s["gun"] == "plugged")
 
@@ -101,7 +103,7 @@ async def test_control_topics_drive_a_simulator_process(
             assert swiped["card_uid"] == "CARD-7" and swiped["gun"] == "plugged"
 
             start = ChargeCommand(charge="start", session_id="s-proc", max_current=32)
-            await rec.publish(topics.pile_set("c1-p01"), encode(start))
+            await rec.publish(topics.pile_set.topic(pile="c1-p01"), encode(start))
             await rec.next(pile, lambda s: s["charging"] and s["energy"] > 1000.5)
 
             fault = PileControl(command=PileControlCommand.FAULT, error_code="OverCurrentFailure")
@@ -114,7 +116,7 @@ async def test_control_topics_drive_a_simulator_process(
             )
             assert code == 0, err
             assert out == "c1-p02: plug\n"
-            await rec.next(topics.pile("c1-p02"), lambda s: s["gun"] == "plugged")
+            await rec.next(topics.pile_state.topic(pile="c1-p02"), lambda s: s["gun"] == "plugged")
 
             swiping = asyncio.create_task(
                 station(
@@ -128,10 +130,12 @@ async def test_control_topics_drive_a_simulator_process(
                     "1.5",
                 )
             )
-            swiped = await rec.next(topics.pile("c1-p02"), lambda s: "action" in s, timeout=15)
+            swiped = await rec.next(
+                topics.pile_state.topic(pile="c1-p02"), lambda s: "action" in s, timeout=15
+            )
             assert swiped["card_uid"] == "DEMO-0001"
             screen = DisplayCommand(display=Display(lines=["Card accepted", "Charging"]))
-            await rec.publish(topics.pile_set("c1-p02"), encode(screen))
+            await rec.publish(topics.pile_set.topic(pile="c1-p02"), encode(screen))
             code, out, err = await swiping
             assert code == 0, err
             assert "c1-p02 screen: Card accepted | Charging" in out, "the CLI shows the display"
@@ -143,8 +147,8 @@ async def test_control_topics_drive_a_simulator_process(
             assert "not a pile of the simulated 1x2 station" in err
 
         assert await stop_process(process) == 0
-        async with record(topics.bridge_state, broker=own_mosquitto) as late:
-            assert await late.next(topics.bridge_state) == {"state": "offline"}
+        async with record(topics.bridge_state.topic(), broker=own_mosquitto) as late:
+            assert await late.next(topics.bridge_state.topic()) == {"state": "offline"}
         status = await simulator_status(broker)
         assert status is not None and status.state == "offline"
     finally:
@@ -157,14 +161,14 @@ async def test_killing_the_process_leaves_the_last_wills(
     own_mosquitto: Mosquitto, record, root, tmp_path
 ):
     broker = BrokerAddress.parse(own_mosquitto.url)
-    topics = ZigbeeTopics.for_charger("c1", root)
+    topics = ZigbeeChannels.for_charger("c1", root)
     process = simulator_process(own_mosquitto, root, "run-2", tmp_path / "sim.log")
     try:
         assert await wait_simulator_online(broker, "run-2", 20)
         process.kill()
         process.wait()
-        async with record(topics.bridge_state, broker=own_mosquitto) as late:
-            assert await late.next(topics.bridge_state) == {"state": "offline"}
+        async with record(topics.bridge_state.topic(), broker=own_mosquitto) as late:
+            assert await late.next(topics.bridge_state.topic()) == {"state": "offline"}
         status = await simulator_status(broker)
         assert status is not None and status.state == "offline"
         code, _, err = await station(

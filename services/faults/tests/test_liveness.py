@@ -160,7 +160,7 @@ async def test_bad_breaths_are_counted_and_dropped(
 CHILD = """
 import asyncio, sys
 from station_runtime.bus import BrokerAddress, Bus, BusOptions
-from station_protocol.topics import StationTopics
+from station_protocol import channels
 async def main():
     charger = sys.argv[2]
     options = BusOptions(

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import aiomqtt
 from pydantic import TypeAdapter, ValidationError
 
-from station_protocol.topics import ZigbeeTopicKind, ZigbeeTopics
+from station_protocol.channels import ZigbeeChannels
 from station_protocol.zigbee import (
     MAX_PAYLOAD_BYTES,
     BreathCommand,
@@ -75,7 +75,7 @@ class Bridge:
         changed: Callable[[], None],
     ) -> None:
         self.charger = charger
-        self.topics = ZigbeeTopics.for_charger(charger, options.root)
+        self.topics = ZigbeeChannels.for_charger(charger, options.root)
         self.piles = {pile.pile_id: pile for pile in piles}
         self._broker = broker
         self._options = options
@@ -158,7 +158,9 @@ class Bridge:
             return False
         payload = encode(pile.state(swiped_card))
         try:
-            await client.publish(self.topics.pile(pile.pile_id), payload, qos=self._options.qos)
+            await client.publish(
+                self.topics.pile_state.topic(pile=pile.pile_id), payload, qos=self._options.qos
+            )
         except aiomqtt.MqttError as exc:
             log.warning(
                 "pile state not published",
@@ -207,7 +209,7 @@ class Bridge:
 
     def _make_client(self) -> aiomqtt.Client:
         will = aiomqtt.Will(
-            self.topics.bridge_state,
+            self.topics.bridge_state.topic(),
             encode(BridgeState(state=OnlineState.OFFLINE)),
             qos=1,
             retain=True,
@@ -224,7 +226,7 @@ class Bridge:
     async def _on_connect(self, client: aiomqtt.Client) -> None:
         """Subscribe before announcing ``online``, so no command sent on it is missed."""
         self._client = client
-        await client.subscribe([(self.topics.pile_set(pile), 1) for pile in self.piles])
+        await client.subscribe([(self.topics.pile_set.topic(pile=pile), 1) for pile in self.piles])
         await self._publish_bridge_state(client, OnlineState.ONLINE)
         for pile in self.piles.values():
             if pile.joined:
@@ -237,14 +239,14 @@ class Bridge:
 
     async def _publish_bridge_state(self, client: aiomqtt.Client, state: OnlineState) -> None:
         await client.publish(
-            self.topics.bridge_state, encode(BridgeState(state=state)), qos=1, retain=True
+            self.topics.bridge_state.topic(), encode(BridgeState(state=state)), qos=1, retain=True
         )
 
     async def _publish_availability(
         self, client: aiomqtt.Client, pile: SimulatedPile, state: OnlineState
     ) -> None:
         await client.publish(
-            self.topics.pile_availability(pile.pile_id),
+            self.topics.pile_availability.topic(pile=pile.pile_id),
             encode(BridgeState(state=state)),
             qos=1,
             retain=True,
@@ -257,17 +259,12 @@ class Bridge:
             status="successful" if kind == "device_interview" else None,
         )
         event = BridgeEvent.model_validate({"type": kind, "data": data})
-        await client.publish(self.topics.bridge_event, encode(event), qos=1)
+        await client.publish(self.topics.bridge_event.topic(), encode(event), qos=1)
 
     async def _on_message(self, message: aiomqtt.Message) -> None:
         topic = message.topic.value
-        parsed = self.topics.parse(topic)
-        pile = self.piles.get(parsed.device or "")
-        if (
-            parsed.kind != ZigbeeTopicKind.PILE_COMMAND
-            or pile is None
-            or topic != self.topics.pile_set(pile.pile_id)
-        ):
+        pile = self.piles.get(self.topics.pile_set.param(topic, "pile") or "")
+        if pile is None:
             log.warning("message on an unexpected topic ignored", extra={"topic": topic})
             return
         if pile.silenced or not pile.joined:

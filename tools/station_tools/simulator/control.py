@@ -13,16 +13,14 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from types import TracebackType
 
 import aiomqtt
 from pydantic import ValidationError
 
 from station_protocol import channels
-from station_protocol.channels import Z2M_ROOT
+from station_protocol.channels import Z2M_ROOT, ZigbeeChannels
 from station_protocol.ids import charger_of
 from station_protocol.simulator import PileControl, SimulatorStatus
-from station_protocol.topics import ZigbeeTopics
 from station_protocol.zigbee import (
     MAX_PAYLOAD_BYTES,
     Display,
@@ -31,12 +29,13 @@ from station_protocol.zigbee import (
     encode,
 )
 from station_runtime.bus import BrokerAddress
+from station_tools import children
 from station_tools.simulator.station import Simulator
 
 log = logging.getLogger("station.simulator")
 
 
-class RemoteControl:
+class RemoteControl(children.Opened):
     """``async with RemoteControl(sim, instance)``: obeys ``simulator/v1/piles/+/control``."""
 
     def __init__(self, simulator: Simulator, instance: str) -> None:
@@ -54,7 +53,7 @@ class RemoteControl:
             root=self._simulator.options.root,
         )
 
-    async def __aenter__(self) -> RemoteControl:
+    async def open(self) -> None:
         self._task = asyncio.create_task(self._run(), name="simulator-control")
         try:
             await asyncio.wait_for(self._connected.wait(), self._simulator.options.connect_timeout)
@@ -63,14 +62,8 @@ class RemoteControl:
             raise ConnectionError(
                 f"remote control not connected to {self._simulator.broker}"
             ) from exc
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
         client = self._client
         if client is not None and self._connected.is_set():
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
@@ -86,11 +79,8 @@ class RemoteControl:
         await self._cancel()
 
     async def _cancel(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await self._task
-            self._task = None
+        await children.cancel(self._task, aiomqtt.MqttError)
+        self._task = None
 
     async def _run(self) -> None:
         broker = self._simulator.broker
@@ -214,10 +204,10 @@ async def send_control(
     With ``watch``, stay ``watch`` seconds and hand every display command the pile receives
     to ``show``: what a driver standing at the pile would read on its screen.
     """
-    topics = ZigbeeTopics.for_charger(charger_of(pile), root)
+    topics = ZigbeeChannels.for_charger(charger_of(pile), root)
     async with _client(broker, timeout) as client:
         if watch > 0:
-            await client.subscribe(topics.pile_set(pile), qos=1)
+            await client.subscribe(topics.pile_set.topic(pile=pile), qos=1)
         await client.publish(channels.PILE_CONTROL.topic(pile=pile), encode(control), qos=1)
         if watch <= 0 or show is None:
             return

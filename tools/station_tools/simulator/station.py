@@ -12,12 +12,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from types import TracebackType
 
 from station_protocol.ids import Layout, charger_of
 from station_protocol.simulator import PileControl, PileControlCommand
 from station_protocol.zigbee import ChargePointErrorCode
 from station_runtime.bus import BrokerAddress
+from station_tools import children
 from station_tools.simulator.bridge import Bridge
 from station_tools.simulator.options import SimulatorOptions
 from station_tools.simulator.pile import SimulatedPile
@@ -25,7 +25,7 @@ from station_tools.simulator.pile import SimulatedPile
 log = logging.getLogger("station.simulator")
 
 
-class Simulator:
+class Simulator(children.Opened):
     """``async with Simulator(broker_url, Layout.parse("2x3")) as sim``: every bridge online."""
 
     def __init__(
@@ -48,7 +48,7 @@ class Simulator:
         self._change = asyncio.Event()
         self._meter: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Simulator:
+    async def open(self) -> None:
         for bridge in self._bridges.values():
             bridge.start()
         try:
@@ -67,19 +67,10 @@ class Simulator:
             "simulator running",
             extra={"layout": str(self.layout), "broker": str(self.broker)},
         )
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._meter is not None:
-            self._meter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._meter
-            self._meter = None
+    async def aclose(self) -> None:
+        await children.cancel(self._meter)
+        self._meter = None
         await self._stop_bridges()
 
     async def _stop_bridges(self) -> None:
