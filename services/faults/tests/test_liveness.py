@@ -159,8 +159,8 @@ async def test_bad_breaths_are_counted_and_dropped(
 
 CHILD = """
 import asyncio, sys
+from station_protocol import channels
 from station_runtime.bus import BrokerAddress, Bus, BusOptions
-from station_protocol.topics import StationTopics
 async def main():
     charger = sys.argv[2]
     options = BusOptions(
