@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from station_faults.board import ActiveBulletins
-from station_faults.core.clock import Clock
 from station_faults.episodes import (
     EpisodeStore,
     RaiseOutcome,
@@ -36,6 +35,7 @@ from station_protocol import channels
 from station_protocol.bulletins import Bulletin
 from station_protocol.catalogue import Catalogue
 from station_runtime.bus import Bus, BusUnavailable
+from station_runtime.clock import Clock
 
 log = logging.getLogger("station.faults.announcer")
 
@@ -195,7 +195,9 @@ class FaultAnnouncer:
             log.warning("bulletin not published yet: no broker", extra={"topic": topic})
             return
         try:
-            await self.bus.publish(topic, bulletin, qos=1, retain=True)
+            await self.bus.send(
+                channels.FAULT_BULLETIN, bulletin, source=bulletin.source, code=bulletin.code
+            )
         except BusUnavailable as exc:
             log.warning("bulletin not published yet", extra={"topic": topic, "error": str(exc)})
             return
@@ -208,7 +210,7 @@ class FaultAnnouncer:
             log.warning("bulletin not withdrawn yet: no broker", extra={"topic": topic})
             return
         try:
-            await self.bus.publish(topic, b"", qos=1, retain=True)
+            await self.bus.clear(channels.FAULT_BULLETIN, source=source, code=code)
         except BusUnavailable as exc:
             log.warning("bulletin not withdrawn yet", extra={"topic": topic, "error": str(exc)})
             return

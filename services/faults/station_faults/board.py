@@ -4,21 +4,19 @@ Fed by the retained bulletin topics (and by this service's own publishes, so its
 never lag its announcements), it is what the Prometheus gauges and the reconciliation
 read. Reading the broker rather than the local process means two replicas export the same
 state, whichever of them raised a bulletin.
+
+Bulletins arrive decoded by their channel; the bus drops and counts one it cannot read.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
-
-from station_faults.metrics import FaultMetrics, MessageKind
+from station_faults.metrics import DropRefusal, MessageKind
+from station_protocol import channels
 from station_protocol.bulletins import Bulletin
-from station_protocol.topics import StationTopics
-from station_runtime.deliveries import Incoming
-
-log = logging.getLogger("station.faults.board")
+from station_runtime.bus import Bus
+from station_runtime.deliveries import Cleared, Delivery
 
 FaultKey = tuple[str, str]
 """``(source, code)``: one fault on one source; at most one bulletin each."""
@@ -45,26 +43,23 @@ class ActiveBulletins:
 class BoardFeed:
     """Keeps :class:`ActiveBulletins` in step with the retained bulletin topics."""
 
+    bus: Bus
     board: ActiveBulletins
-    metrics: FaultMetrics
 
-    async def on_bulletin(self, message: Incoming) -> None:
-        key = StationTopics.bulletin_of_topic(message.topic)
-        if key is None:
-            return
-        if not message.payload:
-            self.board.remove(*key)
-            return
-        try:
-            bulletin = Bulletin.model_validate_json(message.payload)
-        except ValidationError as exc:
-            self.metrics.dropped(MessageKind.BULLETIN, "malformed")
-            log.warning(
-                "unreadable bulletin ignored",
-                extra={"topic": message.topic, "error": str(exc)[:300]},
-            )
-            return
-        if (bulletin.source, bulletin.code) != key:
-            self.metrics.dropped(MessageKind.BULLETIN, "topic_mismatch")
+    def register(self) -> None:
+        self.bus.subscribe(
+            channels.FAULT_BULLETIN,
+            self.on_bulletin,
+            kind=MessageKind.BULLETIN,
+            on_clear=self.on_withdrawn,
+        )
+
+    async def on_bulletin(self, delivery: Delivery[Bulletin]) -> None:
+        bulletin = delivery.body
+        if (bulletin.source, bulletin.code) != (delivery.params["source"], delivery.params["code"]):
+            self.bus.drop(delivery, DropRefusal.TOPIC_MISMATCH, MessageKind.BULLETIN)
             return
         self.board.put(bulletin)
+
+    async def on_withdrawn(self, cleared: Cleared) -> None:
+        self.board.remove(cleared.params["source"], cleared.params["code"])

@@ -30,19 +30,16 @@ from datetime import datetime, timedelta
 
 from station_faults.announcer import FaultAnnouncer
 from station_faults.board import ActiveBulletins
-from station_faults.core.clock import Clock
-from station_faults.decoding import drop, read
 from station_faults.episodes import EpisodeStore, Sighting
-from station_faults.metrics import FaultMetrics, MessageKind
+from station_faults.metrics import DropRefusal, FaultMetrics, MessageKind
 from station_protocol import channels
 from station_protocol.catalogue import Catalogue
-from station_protocol.channels import shared
 from station_protocol.faults import FaultCode
 from station_protocol.messages import BreathAck, CollectorBreath, ServiceStatus
-from station_protocol.topics import StationTopics
 from station_protocol.zigbee import OnlineState
 from station_runtime.bus import Bus, by_topic
-from station_runtime.deliveries import Incoming
+from station_runtime.clock import Clock
+from station_runtime.deliveries import Delivery
 
 log = logging.getLogger("station.faults.liveness")
 
@@ -81,10 +78,19 @@ class CollectorLiveness:
 
     def register(self) -> None:
         # A lane per collector's topic: its breaths are answered without waiting for anyone
-        # else's database write.
-        breaths = shared(SHARE_GROUP, channels.COLLECTOR_BREATH.filter())
-        self.bus.add_route(breaths, self.on_breath, lane=by_topic)
-        self.bus.add_route(channels.COLLECTOR_STATUS.filter(), self.on_status, lane=by_topic)
+        # else's database write, nor for its own (recorded after the answer has gone).
+        self.bus.serve(
+            channels.COLLECTOR_BREATH,
+            self.on_breath,
+            share=SHARE_GROUP,
+            lane=by_topic,
+            kind=MessageKind.BREATH,
+            after_reply=self.after_breath,
+        )
+        # A deleted status is no news about the collector: no on_clear.
+        self.bus.subscribe(
+            channels.COLLECTOR_STATUS, self.on_status, lane=by_topic, kind=MessageKind.STATUS
+        )
         self.bus.on_connect(self.listening)
 
     async def listening(self) -> None:
@@ -101,7 +107,7 @@ class CollectorLiveness:
             if now - link.last_breath_at <= self.forget_after:
                 self._arm(link.charger, self.misses * link.t1 + allowance.total_seconds())
 
-    def close(self) -> None:
+    async def close(self) -> None:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
@@ -110,17 +116,20 @@ class CollectorLiveness:
 
     # ------------------------------------------------------------------ breaths
 
-    async def on_breath(self, message: Incoming) -> None:
-        charger = StationTopics.charger_of_collector_topic(message.topic)
-        breath = read(CollectorBreath, message, MessageKind.BREATH, self.metrics)
-        if breath is None:
-            return
-        if breath.charger != charger:
-            drop(message, MessageKind.BREATH, "topic_mismatch", self.metrics)
-            return
+    async def on_breath(self, delivery: Delivery[CollectorBreath]) -> BreathAck | None:
+        """The answer to a breath, which the bus sends before :meth:`after_breath` runs."""
+        breath = delivery.body
+        if breath.charger != delivery.params["charger"]:
+            self.bus.drop(delivery, DropRefusal.TOPIC_MISMATCH, MessageKind.BREATH)
+            return None
         # Counted before it goes, so that whoever has the answer sees it counted.
         self.metrics.breaths_answered.labels(breath.charger).inc()
-        await self.bus.reply(message, BreathAck(charger=breath.charger, seq=breath.seq))
+        return BreathAck(charger=breath.charger, seq=breath.seq)
+
+    async def after_breath(self, delivery: Delivery[CollectorBreath], _: BreathAck) -> None:
+        """The breath answered: the collector's deadline starts afresh, every replica learns
+        of the breath, and a bulletin saying the collector is offline goes."""
+        breath = delivery.body
         self._arm(breath.charger, self.misses * breath.t1)
         await asyncio.to_thread(
             self.store.record_breath, breath.charger, breath.seq, breath.t1, self.clock()
@@ -198,16 +207,9 @@ class CollectorLiveness:
 
     # ------------------------------------------------------------------ last will
 
-    async def on_status(self, message: Incoming) -> None:
-        charger = StationTopics.charger_of_collector_topic(message.topic)
-        if charger is None:
-            drop(message, MessageKind.STATUS, "bad_topic", self.metrics)
-            return
-        if not message.payload:
-            return  # the status was deleted: no news about the collector
-        status = read(ServiceStatus, message, MessageKind.STATUS, self.metrics)
-        if status is None:
-            return
+    async def on_status(self, delivery: Delivery[ServiceStatus]) -> None:
+        charger = delivery.params["charger"]
+        status = delivery.body
         if status.state is OnlineState.ONLINE:
             # Only the fault its last will raised: missed breaths clear at the next breath.
             self._online_at[charger] = self.clock()

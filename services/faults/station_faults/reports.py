@@ -5,8 +5,9 @@ every collector and service when it (re)connects: the subscriptions are not shar
 (retained messages are never sent to a shared subscription), every replica sees every
 report, and the database keeps them from announcing a fault twice.
 
-A report whose topic and payload disagree, or that names a code the catalogue does not
-know, is dropped and counted: a bulletin always names causes and remedies from the
+Reports arrive decoded by their channel: the bus drops and counts one it cannot read. A
+report whose topic and payload disagree, or that names a code the catalogue does not know,
+is dropped and counted here: a bulletin always names causes and remedies from the
 catalogue, and a collector speaks only for its own piles. An empty retained payload (the
 report deleted) clears, like ``active: false``.
 """
@@ -15,20 +16,19 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from station_faults.announcer import FaultAnnouncer
-from station_faults.decoding import drop, read
 from station_faults.episodes import Sighting
-from station_faults.metrics import FaultMetrics, MessageKind
+from station_faults.metrics import DropRefusal, MessageKind
 from station_protocol import channels
 from station_protocol.catalogue import Catalogue
 from station_protocol.ids import charger_of, is_pile_id
 from station_protocol.messages import FaultReport, ServiceFaultReport
-from station_protocol.topics import CollectorFaultTopic, ServiceFaultTopic, StationTopics
 from station_runtime.bus import Bus, by_topic
-from station_runtime.deliveries import Incoming
+from station_runtime.deliveries import Cleared, Delivery
 
 log = logging.getLogger("station.faults.reports")
 
@@ -53,41 +53,41 @@ class ReportHandler:
     bus: Bus
     announcer: FaultAnnouncer
     catalogue: Catalogue
-    metrics: FaultMetrics
 
     def register(self) -> None:
         # A lane per report topic: one (source, code) in order, different faults side by side.
-        for topics, handler in (
-            (channels.COLLECTOR_FAULT.filter(), self.on_collector_report),
-            (channels.SERVICE_FAULT.filter(), self.on_service_report),
-        ):
-            self.bus.add_route(topics, handler, lane=by_topic)
+        self.bus.subscribe(
+            channels.COLLECTOR_FAULT,
+            self.on_collector_report,
+            lane=by_topic,
+            kind=MessageKind.REPORT,
+            on_clear=self.on_report_deleted,
+        )
+        self.bus.subscribe(
+            channels.SERVICE_FAULT,
+            self.on_service_report,
+            lane=by_topic,
+            kind=MessageKind.REPORT,
+            on_clear=self.on_report_deleted,
+        )
 
-    async def on_collector_report(self, message: Incoming) -> None:
-        where = StationTopics.collector_fault_of_topic(message.topic)
-        if where is None:
-            drop(message, MessageKind.REPORT, "bad_topic", self.metrics)
+    async def on_collector_report(self, delivery: Delivery[FaultReport]) -> None:
+        where = delivery.params
+        if not self._usable(delivery):
             return
-        if not self._usable(message, where.source, where.code):
-            return
-        if not message.payload:
-            await self.announcer.clear_fault(where.source, where.code)
-            return
-        report = read(FaultReport, message, MessageKind.REPORT, self.metrics)
-        if report is None:
-            return
+        report = delivery.body
         pile_id = report.pile_id or (report.source if is_pile_id(report.source) else None)
         if not _collector_agrees(where, report, pile_id):
-            drop(message, MessageKind.REPORT, "topic_mismatch", self.metrics)
+            self.bus.drop(delivery, DropRefusal.TOPIC_MISMATCH, MessageKind.REPORT)
             return
         if not report.active:
-            await self.announcer.clear_fault(where.source, where.code)
+            await self.announcer.clear_fault(where["source"], where["code"])
             return
         await self._raise(
             _Raise(
-                where.source,
-                where.code,
-                where.charger,
+                where["source"],
+                where["code"],
+                where["charger"],
                 pile_id,
                 report.since,
                 report.detected_at,
@@ -95,36 +95,43 @@ class ReportHandler:
             )
         )
 
-    async def on_service_report(self, message: Incoming) -> None:
-        where = StationTopics.service_fault_of_topic(message.topic)
-        if where is None:
-            drop(message, MessageKind.REPORT, "bad_topic", self.metrics)
+    async def on_service_report(self, delivery: Delivery[ServiceFaultReport]) -> None:
+        where = delivery.params
+        if not self._usable(delivery):
             return
-        if not self._usable(message, where.source, where.code):
-            return
-        if not message.payload:
-            await self.announcer.clear_fault(where.source, where.code)
-            return
-        report = read(ServiceFaultReport, message, MessageKind.REPORT, self.metrics)
-        if report is None:
-            return
+        report = delivery.body
         if not _service_agrees(where, report):
-            drop(message, MessageKind.REPORT, "topic_mismatch", self.metrics)
+            self.bus.drop(delivery, DropRefusal.TOPIC_MISMATCH, MessageKind.REPORT)
             return
         if not report.active:
-            await self.announcer.clear_fault(where.source, where.code)
+            await self.announcer.clear_fault(where["source"], where["code"])
             return
-        detail = {"service": where.service, **report.detail}
+        detail = {"service": where["service"], **report.detail}
         await self._raise(
-            _Raise(where.source, where.code, None, None, report.since, report.detected_at, detail)
+            _Raise(
+                where["source"],
+                where["code"],
+                None,
+                None,
+                report.since,
+                report.detected_at,
+                detail,
+            )
         )
 
-    def _usable(self, message: Incoming, source: str, code: str) -> bool:
-        if not SOURCE_PATTERN.match(source):
-            drop(message, MessageKind.REPORT, "bad_topic", self.metrics)
+    async def on_report_deleted(self, cleared: Cleared) -> None:
+        """A collector's or a service's report deleted: its fault is over, as ``active: false``."""
+        if self._usable(cleared):
+            await self.announcer.clear_fault(cleared.params["source"], cleared.params["code"])
+
+    def _usable(
+        self, message: Delivery[FaultReport] | Delivery[ServiceFaultReport] | Cleared
+    ) -> bool:
+        if not SOURCE_PATTERN.match(message.params["source"]):
+            self.bus.drop(message, DropRefusal.BAD_TOPIC, MessageKind.REPORT)
             return False
-        if self.catalogue.get(code) is None:
-            drop(message, MessageKind.REPORT, "unknown_code", self.metrics)
+        if self.catalogue.get(message.params["code"]) is None:
+            self.bus.drop(message, DropRefusal.UNKNOWN_CODE, MessageKind.REPORT)
             return False
         return True
 
@@ -142,20 +149,23 @@ class ReportHandler:
         await self.announcer.raise_fault(sighting, due=fault.detected_at)
 
 
-def _collector_agrees(where: CollectorFaultTopic, report: FaultReport, pile_id: str | None) -> bool:
-    """The payload says what the topic says, and the pile is one of the collector's own."""
+def _collector_agrees(where: Mapping[str, str], report: FaultReport, pile_id: str | None) -> bool:
+    """The payload says what the topic (charger, source, code) says, and the pile is one of
+    the collector's own."""
+    charger, source = where["charger"], where["source"]
     return (
-        report.charger == where.charger
-        and report.source == where.source
-        and report.code == where.code
-        and (pile_id is None or charger_of(pile_id) == where.charger)
-        and (pile_id is None or not is_pile_id(where.source) or pile_id == where.source)
+        report.charger == charger
+        and report.source == source
+        and report.code == where["code"]
+        and (pile_id is None or charger_of(pile_id) == charger)
+        and (pile_id is None or not is_pile_id(source) or pile_id == source)
     )
 
 
-def _service_agrees(where: ServiceFaultTopic, report: ServiceFaultReport) -> bool:
+def _service_agrees(where: Mapping[str, str], report: ServiceFaultReport) -> bool:
+    """The payload says what the topic (service, source, code) says."""
     return (
-        report.service == where.service
-        and report.source == where.source
-        and report.code == where.code
+        report.service == where["service"]
+        and report.source == where["source"]
+        and report.code == where["code"]
     )

@@ -235,7 +235,7 @@ async def running_faults(settings: Settings) -> AsyncIterator[Faults]:
     """The faults service in this process, lifespan and all, subscribed when it yields."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        await app.state.runtime.bus.wait_connected(10)
+        await app.state.service.bus.wait_connected(10)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://faults") as http:
             yield Faults(app, http)

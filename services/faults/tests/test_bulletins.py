@@ -117,7 +117,7 @@ async def test_a_flapping_link_is_one_episode_within_the_hold_down(
 
     await station.report("c2", pile, code, active=False)
     await board.withdrawn(pile, code)
-    await asyncio.sleep(faults.app.state.runtime.settings.hold_down + 0.1)
+    await asyncio.sleep(faults.app.state.service.kit.settings.hold_down + 0.1)
     await station.report("c2", pile, code)
     later = await eventually(
         lambda: _new_bulletin(board, pile, code, first.id), what="a new episode's bulletin"

@@ -18,7 +18,7 @@ from station_faults.episodes import (
     Sighting,
     episode_detail,
 )
-from station_faults.main import MIGRATIONS, VERSION_TABLE
+from station_faults.main import SPEC
 from station_runtime.migrations import make_engine, migrate
 from station_tools.postgres import TEST_SETTINGS, Postgres
 
@@ -40,8 +40,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EpisodeSto
         server: Postgres = request.getfixturevalue("postgres")
         url = server.create_database(f"faults_{uuid.uuid4().hex[:12]}")
     engine = make_engine(url)
-    migrate(engine, MIGRATIONS, VERSION_TABLE)
-    migrate(engine, MIGRATIONS, VERSION_TABLE)  # a restart migrates again: nothing changes
+    assert SPEC.migrations is not None
+    migrate(engine, SPEC.migrations, SPEC.version_table)
+    migrate(engine, SPEC.migrations, SPEC.version_table)  # a restart migrates: nothing changes
     try:
         yield EpisodeStore(engine)
     finally:

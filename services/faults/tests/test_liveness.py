@@ -157,10 +157,29 @@ async def test_bad_breaths_are_counted_and_dropped(
     assert (await station.breathe("c1", 7, T1)).seq == 7
 
 
+async def test_bad_statuses_are_counted_as_statuses(
+    faults: Any, station: Any, board: Any, eventually: Any
+) -> None:
+    """The ``kind`` label stays ``status`` (the alerts' and the board's), not the channel's
+    name; an unreadable status is no news about the collector."""
+    topic = channels.COLLECTOR_STATUS.topic(charger="c1")
+    await station.bus.publish(topic, b'{"state": "sleepy"}', retain=True)
+    await station.bus.publish(topic, b"\x00garbage", retain=True)
+
+    async def dropped() -> bool:
+        count = await faults.metric(
+            "station_faults_dropped_messages_total", kind="status", reason="malformed"
+        )
+        return bool(count == 2)
+
+    await eventually(dropped, what="two statuses dropped")
+    assert board.messages("c1", "collector_offline") == []
+
+
 CHILD = """
 import asyncio, sys
-from station_runtime.bus import BrokerAddress, Bus, BusOptions
 from station_protocol import channels
+from station_runtime.bus import BrokerAddress, Bus, BusOptions
 async def main():
     charger = sys.argv[2]
     options = BusOptions(

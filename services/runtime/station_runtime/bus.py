@@ -286,14 +286,21 @@ class Bus:
         lane: Lane | None = None,
         kind: str | None = None,
         only: Mapping[str, str] | None = None,
+        after_reply: Callable[[Delivery[M], R], Awaitable[None]] | None = None,
     ) -> None:
         """Answer the requests of ``channel``: the handler's reply goes back to the asker
-        with its correlation data; ``None`` answers nothing (the handler dropped it)."""
+        with its correlation data; ``None`` answers nothing (the handler dropped it).
+
+        ``after_reply``: work that follows a reply sent (a database write, say), in the same
+        lane, so that the asker does not wait for it and the next request still does.
+        """
 
         async def answer(delivery: Delivery[M]) -> None:
             reply = await handler(delivery)
             if reply is not None:
                 await self.reply(delivery.incoming, channel.encode_reply(reply))
+                if after_reply is not None:
+                    await after_reply(delivery, reply)
 
         self.subscribe(channel, answer, only=only, share=share, lane=lane, kind=kind)
 

@@ -1,42 +1,36 @@
-"""FastAPI dependencies: the routes reach the lifespan's resources only through these.
+"""FastAPI dependencies: the routes reach the running service's announcer only through these.
 
-Tests swap them with ``app.dependency_overrides``.
+The announcer is the state the skeleton keeps (see :mod:`station_faults.main`); its store and
+catalogue are the ones the bus handlers use. Tests swap these with ``app.dependency_overrides``.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends
 
 from station_faults.announcer import FaultAnnouncer
-from station_faults.core.runtime import Runtime
 from station_faults.episodes import EpisodeStore
 from station_protocol.catalogue import Catalogue
+from station_runtime.deps import RunningDep
 
 
-def get_runtime(request: Request) -> Runtime:
-    runtime = getattr(request.app.state, "runtime", None)
-    if not isinstance(runtime, Runtime):
-        raise HTTPException(status_code=503, detail="faults is starting or stopping")
-    return runtime
+def get_announcer(service: RunningDep) -> FaultAnnouncer:
+    announcer: FaultAnnouncer = service.state
+    return announcer
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+AnnouncerDep = Annotated[FaultAnnouncer, Depends(get_announcer)]
 
 
-def get_store(runtime: RuntimeDep) -> EpisodeStore:
-    return runtime.store
+def get_store(announcer: AnnouncerDep) -> EpisodeStore:
+    return announcer.store
 
 
-def get_catalogue(runtime: RuntimeDep) -> Catalogue:
-    return runtime.catalogue
-
-
-def get_announcer(runtime: RuntimeDep) -> FaultAnnouncer:
-    return runtime.announcer
+def get_catalogue(announcer: AnnouncerDep) -> Catalogue:
+    return announcer.catalogue
 
 
 StoreDep = Annotated[EpisodeStore, Depends(get_store)]
 CatalogueDep = Annotated[Catalogue, Depends(get_catalogue)]
-AnnouncerDep = Annotated[FaultAnnouncer, Depends(get_announcer)]

@@ -16,7 +16,7 @@ from station_faults.api.schemas import Acknowledgement, FaultView
 from station_faults.episodes import HistoryFilter
 from station_protocol.catalogue import Language, Severity
 
-router = APIRouter(prefix="/api/v1/faults", tags=["faults"])
+router = APIRouter(prefix="/faults", tags=["faults"])
 
 LanguageQuery = Annotated[Language, Query(alias="lang")]
 
