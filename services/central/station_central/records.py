@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, Table, func, select, text
+from sqlalchemy import Connection, Engine, Table, func, select
 
 from station_central.bulk import encode_records, insert_new_records
 from station_central.models import StoredRecord
@@ -45,10 +45,6 @@ class RecordFilter:
 @dataclass(frozen=True)
 class RecordStore:
     engine: Engine
-
-    def ping(self) -> bool:
-        with self.engine.connect() as connection:
-            return connection.execute(text("SELECT 1")).scalar() == 1
 
     def store(
         self, station_id: str, records: Sequence[ChargingRecord], received_at: datetime

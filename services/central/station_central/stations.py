@@ -11,10 +11,10 @@ from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from station_central.core.clock import Clock
 from station_central.models import CentralStation
 from station_central.tokens import new_token, token_hash
 from station_protocol.central import Station, StationCredentials, StationRegistration
+from station_runtime.clock import Clock
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,6 @@ class FaultAnnouncer:
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
-    def topic(self) -> str:
-        return channels.SERVICE_FAULT.topic(
-            service=self.service, source=self.source, code=self.code.value
-        )
-
-    @property
     def active(self) -> bool:
         return self._wanted is not None and self._wanted.active
 
@@ -73,7 +67,14 @@ class FaultAnnouncer:
             if wanted is None or wanted is self._published:
                 continue
             try:
-                await self.bus.publish(self.topic, wanted, qos=1, retain=True, wait=RETRY_SECONDS)
+                await self.bus.send(
+                    channels.SERVICE_FAULT,
+                    wanted,
+                    wait=RETRY_SECONDS,
+                    service=self.service,
+                    source=self.source,
+                    code=self.code.value,
+                )
             except BusUnavailable:
                 continue
             except Exception:

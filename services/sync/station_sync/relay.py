@@ -21,10 +21,10 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import SQLAlchemyError
 
 from station_protocol.central import SENT_OUTCOMES, BatchReply, RecordOutcome
+from station_runtime.clock import Clock
 from station_sync.backoff import Backoff
 from station_sync.batches import Batch, Readable, Unreadable, read_rows
 from station_sync.central import CentralClient, CentralError
-from station_sync.core.clock import Clock
 from station_sync.core.config import Settings
 from station_sync.faults import FaultAnnouncer
 from station_sync.metrics import RefusedReason, SyncMetrics

@@ -166,7 +166,7 @@ async def running_sync(settings: Settings) -> AsyncIterator[RunningSync]:
     """Sync in this process, lifespan and all (relay loop, fault announcer, bus)."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        await app.state.runtime.bus.wait_connected(10)
+        await app.state.service.bus.wait_connected(10)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://sync") as http:
             yield RunningSync(app, http)

@@ -1,66 +1,59 @@
-"""FastAPI dependencies: the routes reach the lifespan's resources only through these.
+"""FastAPI dependencies of central's own: its stores and metrics, and who is calling.
 
-Who may do what is decided here too: a bearer token is either the admin token (create
-stations, read every record) or a station's token (write and read that station's records
-only). No token or an unknown one is 401; a known token doing what it may not is 403.
-Tests swap these with ``app.dependency_overrides``.
+The running service and the clock come from ``station_runtime.deps``. Who may do what is
+decided here: a bearer token is either the admin token (create stations, read every record)
+or a station's token (write and read that station's records only). No token or an unknown
+one is 401; a known token doing what it may not is 403. Tests swap these with
+``app.dependency_overrides``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, cast
 
-from fastapi import Depends, HTTPException, Path, Request, Security
+from fastapi import Depends, HTTPException, Path, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from station_central.core.clock import Clock
 from station_central.core.config import Settings
-from station_central.core.runtime import Runtime
 from station_central.metrics import CentralMetrics
 from station_central.records import RecordStore
+from station_central.state import Central
 from station_central.stations import StationStore
 from station_central.tokens import same_secret
 from station_protocol.ids import STATION_PATTERN
+from station_runtime.deps import RunningDep
 
 bearer = HTTPBearer(auto_error=False, description="A station's token, or the admin token")
 
 
-def get_runtime(request: Request) -> Runtime:
-    runtime = getattr(request.app.state, "runtime", None)
-    if not isinstance(runtime, Runtime):
-        raise HTTPException(status_code=503, detail="central is starting or stopping")
-    return runtime
+def get_central(service: RunningDep) -> Central:
+    return cast(Central, service.state)
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+CentralDep = Annotated[Central, Depends(get_central)]
 
 
-def get_settings(runtime: RuntimeDep) -> Settings:
-    return runtime.settings
+def get_settings(central: CentralDep) -> Settings:
+    return central.settings
 
 
-def get_stations(runtime: RuntimeDep) -> StationStore:
-    return runtime.stations
+def get_stations(central: CentralDep) -> StationStore:
+    return central.stations
 
 
-def get_records(runtime: RuntimeDep) -> RecordStore:
-    return runtime.records
+def get_records(central: CentralDep) -> RecordStore:
+    return central.records
 
 
-def get_metrics(runtime: RuntimeDep) -> CentralMetrics:
-    return runtime.metrics
-
-
-def get_clock(runtime: RuntimeDep) -> Clock:
-    return runtime.clock
+def get_metrics(central: CentralDep) -> CentralMetrics:
+    return central.metrics
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StationsDep = Annotated[StationStore, Depends(get_stations)]
 RecordsDep = Annotated[RecordStore, Depends(get_records)]
 MetricsDep = Annotated[CentralMetrics, Depends(get_metrics)]
-ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
 @dataclass(frozen=True)

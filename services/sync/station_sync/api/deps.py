@@ -1,36 +1,21 @@
-"""FastAPI dependencies: the routes reach the lifespan's resources only through these.
+"""FastAPI dependencies of sync's own: the relay its routes report on.
 
-Tests swap them with ``app.dependency_overrides``.
+The running service comes from ``station_runtime.deps`` (503 while sync starts or stops);
+tests swap these with ``app.dependency_overrides``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends
 
-from station_sync.core.config import Settings
-from station_sync.core.runtime import Runtime
+from station_runtime.deps import RunningDep
 from station_sync.relay import Relay
 
 
-def get_runtime(request: Request) -> Runtime:
-    runtime = getattr(request.app.state, "runtime", None)
-    if not isinstance(runtime, Runtime):
-        raise HTTPException(status_code=503, detail="sync is starting or stopping")
-    return runtime
+def get_relay(service: RunningDep) -> Relay:
+    return cast(Relay, service.state)
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-
-
-def get_settings(runtime: RuntimeDep) -> Settings:
-    return runtime.settings
-
-
-def get_relay(runtime: RuntimeDep) -> Relay:
-    return runtime.relay
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 RelayDep = Annotated[Relay, Depends(get_relay)]

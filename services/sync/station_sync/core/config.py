@@ -2,34 +2,36 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, StringConstraints, model_validator
 from pydantic_settings import SettingsConfigDict
+from sqlalchemy import URL
 
 from station_protocol.central import MAX_BATCH
 from station_protocol.ids import STATION_PATTERN
-from station_runtime.settings import ServiceSettings
+from station_runtime.settings import DatabaseSettings, ServiceSettings
 
 SERVICE = "sync"
+OUTBOX_OWNER = "billing"
+"""The service whose database holds the outbox: sync's default database is billing's."""
 
 
-class Settings(ServiceSettings):
+class Settings(ServiceSettings, DatabaseSettings):
     """Where billing's outbox is, where central is, and how patiently to send.
 
     ``database_url`` is billing's database (sync reads its outbox table and nothing else);
-    by default the SQLite file billing uses with the same ``data_dir``.
+    by default ``sqlite:///<data_dir>/billing.db``, the SQLite file billing uses with the
+    same ``data_dir``.
     """
 
     model_config = SettingsConfigDict(env_prefix="STATION_SYNC_", frozen=True, extra="ignore")
 
     port: int = Field(default=8104, ge=0, le=65535)
-    data_dir: Path = Path(".station")
-    database_url: str = ""
-    """Default ``sqlite:///<data_dir>/billing.db`` (billing's database)."""
     station_id: Annotated[str, StringConstraints(pattern=STATION_PATTERN)] = "station-1"
     central_url: str = "http://127.0.0.1:8110"
+    """Kept as written: ``/api/v1/sync`` and the fault's detail show it so, and a pydantic URL
+    type would rewrite it (``http://host:8110`` becomes ``http://host:8110/``)."""
     central_token: SecretStr | None = None
     """This station's token at central (``POST /api/v1/stations`` gives it)."""
     t2: float = Field(default=60.0, ge=0)
@@ -52,6 +54,12 @@ class Settings(ServiceSettings):
             raise ValueError("retry_max must not be below retry_min")
         return self
 
+    def outbox_database(self) -> URL:
+        """Billing's database, where the outbox is."""
+        return self.database(OUTBOX_OWNER)
+
     @property
     def sqlalchemy_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir / 'billing.db'}"
+        """The outbox's database URL as text, password included, for tools that hand it to
+        libpq. The service itself uses the parsed URL (:meth:`outbox_database`)."""
+        return self.outbox_database().render_as_string(hide_password=False)

@@ -17,14 +17,13 @@ from pydantic import AwareDatetime, ValidationError
 
 from station_central.api.deps import (
     CallerDep,
-    ClockDep,
     MetricsDep,
     RecordsDep,
     SettingsDep,
     StationWriterDep,
     refuse,
 )
-from station_central.core.clock import Clock
+from station_central.api.routes import mounted
 from station_central.metrics import CentralMetrics
 from station_central.records import RecordFilter, RecordStore
 from station_protocol.central import (
@@ -38,6 +37,8 @@ from station_protocol.central import (
 )
 from station_protocol.ids import STATION_PATTERN
 from station_protocol.records import ChargingRecord
+from station_runtime.clock import Clock
+from station_runtime.deps import ClockDep
 
 log = logging.getLogger("station.central.records")
 
@@ -56,7 +57,9 @@ BATCH_BODY = {
 
 
 @router.post(
-    CentralPaths.RECORDS_BATCH_TEMPLATE, response_model=BatchReply, openapi_extra=BATCH_BODY
+    mounted(CentralPaths.RECORDS_BATCH_TEMPLATE),
+    response_model=BatchReply,
+    openapi_extra=BATCH_BODY,
 )
 async def store_batch(
     request: Request,
@@ -94,7 +97,7 @@ def _store_batch(
 
 
 @router.put(
-    CentralPaths.RECORD_TEMPLATE,
+    mounted(CentralPaths.RECORD_TEMPLATE),
     status_code=201,
     responses={200: {"description": "already stored"}, 409: {"description": "conflict"}},
 )
@@ -141,7 +144,7 @@ def _store(
     return results
 
 
-@router.get(CentralPaths.RECORDS, response_model_exclude_none=True)
+@router.get(mounted(CentralPaths.RECORDS), response_model_exclude_none=True)
 def list_records(
     caller: CallerDep,
     records: RecordsDep,

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path
 
 from station_central.api.deps import AdminDep, StationsDep
+from station_central.api.routes import mounted
 from station_protocol.central import (
     CentralPaths,
     Station,
@@ -25,7 +26,7 @@ log = logging.getLogger("station.central.stations")
 router = APIRouter(tags=["stations"])
 
 
-@router.post(CentralPaths.STATIONS, status_code=201)
+@router.post(mounted(CentralPaths.STATIONS), status_code=201)
 def create_station(
     registration: StationRegistration, stations: StationsDep, _admin: AdminDep
 ) -> StationCredentials:
@@ -38,12 +39,12 @@ def create_station(
     return credentials
 
 
-@router.get(CentralPaths.STATIONS)
+@router.get(mounted(CentralPaths.STATIONS))
 def list_stations(stations: StationsDep, _admin: AdminDep) -> list[Station]:
     return stations.all()
 
 
-@router.post(CentralPaths.STATION_TOKEN_TEMPLATE)
+@router.post(mounted(CentralPaths.STATION_TOKEN_TEMPLATE))
 def renew_token(
     station_id: Annotated[str, Path(pattern=STATION_PATTERN)],
     stations: StationsDep,

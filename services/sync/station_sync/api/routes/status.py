@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from station_sync.api.deps import RelayDep, SettingsDep
+from station_sync.api.deps import RelayDep
 from station_sync.api.schemas import SyncStatus
 
-router = APIRouter(prefix="/api/v1/sync", tags=["sync"])
+router = APIRouter(prefix="/sync", tags=["sync"])
 
 
 @router.get("")
-async def sync_status(relay: RelayDep, settings: SettingsDep) -> SyncStatus:
+async def sync_status(relay: RelayDep) -> SyncStatus:
+    settings = relay.settings
     backlog = relay.backlog
     return SyncStatus(
         station_id=settings.station_id,

@@ -1,12 +1,9 @@
-"""What the lifespan owns while central runs, kept on ``app.state.runtime``."""
+"""What central's routes work with while it runs: ``assemble``'s result, on the running app."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
-
-from station_central.core.clock import Clock
 from station_central.core.config import Settings
 from station_central.metrics import CentralMetrics
 from station_central.records import RecordStore
@@ -14,10 +11,8 @@ from station_central.stations import StationStore
 
 
 @dataclass(frozen=True)
-class Runtime:
+class Central:
     settings: Settings
-    engine: Engine
     stations: StationStore
     records: RecordStore
     metrics: CentralMetrics
-    clock: Clock
