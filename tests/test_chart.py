@@ -762,7 +762,7 @@ def test_each_service_accepts_the_environment_rendered_for_it(
         (port,) = container["ports"]
         assert settings.port == port["containerPort"]
         assert settings.secure is True
-        assert settings.broker == f"mqtt://{RELEASE}-mosquitto:1883"
+        assert str(settings.broker) == f"mqtt://{RELEASE}-mosquitto:1883"
         checked.add(container["command"][2])
     assert checked == {
         "station_verification",
@@ -778,11 +778,12 @@ def test_faults_watches_the_stations_layout(monkeypatch: pytest.MonkeyPatch) -> 
 
     settings = load_settings(rendered, service_container(rendered, "faults"), monkeypatch)
 
-    assert settings.station_layout == Layout.parse("3x8")
-    assert len(settings.station_layout.pile_ids()) == 24
+    assert settings.layout == Layout.parse("3x8")
+    assert len(settings.layout.pile_ids()) == 24
     assert settings.misses == 3
     assert settings.broker_username == "faults"
-    assert settings.sqlalchemy_url.endswith("@station-postgresql:5432/faults")
+    url = settings.database("faults")
+    assert (url.host, url.port, url.database) == ("station-postgresql", 5432, "faults")
 
 
 def test_sync_relays_billings_outbox_to_central_with_the_station_token(
@@ -797,9 +798,9 @@ def test_sync_relays_billings_outbox_to_central_with_the_station_token(
     assert settings.central_token.get_secret_value() == STATION_TOKEN
     assert settings.broker_username == "sync"
     # Billing's database, as sync's own role (the password survives URL quoting).
-    url = psycopg.conninfo.conninfo_to_dict(settings.sqlalchemy_url)
-    assert (url["user"], url["password"]) == ("sync", "sync:db@pw#0001")
-    assert (url["host"], url["dbname"]) == (f"{RELEASE}-postgresql", "billing")
+    url = settings.outbox_database()
+    assert (url.username, url.password) == ("sync", "sync:db@pw#0001")
+    assert (url.host, url.database) == (f"{RELEASE}-postgresql", "billing")
     # One relay at a time, also while it is updated.
     (deployment,) = rendered_chart.component("Deployment", "sync")
     assert (deployment["spec"]["replicas"], deployment["spec"]["strategy"]) == (
@@ -1767,8 +1768,8 @@ def test_central_accepts_the_environment_rendered_for_it(
         (port,) = container["ports"]
         assert settings.port == port["containerPort"] == 8110
         assert settings.admin_token.get_secret_value() == ADMIN_TOKEN
-        database = psycopg.conninfo.conninfo_to_dict(settings.sqlalchemy_url)
-        assert (database["host"], database["dbname"], database["user"]) == (
+        database = settings.database("central")
+        assert (database.host, database.database, database.username) == (
             host,
             "central",
             "central",

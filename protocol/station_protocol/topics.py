@@ -8,13 +8,10 @@ pile commands Zigbee2MQTT is meant to receive). ``station/v1/...`` belongs to ou
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from station_protocol import channels
-from station_protocol.channels import STATION_ROOT, Z2M_ROOT
-from station_protocol.ids import CHARGER_PATTERN
+from station_protocol.channels import Z2M_ROOT
 
 
 class ZigbeeTopicKind(StrEnum):
@@ -102,49 +99,3 @@ def _parse_bridge(parts: list[str]) -> ZigbeeTopic:
     if len(parts) >= 2 and parts[0] == "response":
         return ZigbeeTopic(ZigbeeTopicKind.BRIDGE_RESPONSE, request="/".join(parts[1:]))
     return ZigbeeTopic(ZigbeeTopicKind.BRIDGE_OTHER)
-
-
-@dataclass(frozen=True)
-class CollectorFaultTopic:
-    """What a ``station/v1/collectors/<charger>/faults/<source>/<code>`` topic names."""
-
-    charger: str
-    source: str
-    code: str
-
-
-@dataclass(frozen=True)
-class ServiceFaultTopic:
-    """What a ``station/v1/services/<service>/faults/<source>/<code>`` topic names."""
-
-    service: str
-    source: str
-    code: str
-
-
-class StationTopics:
-    """Parsers the faults service still uses; going, in favour of :mod:`.channels`."""
-
-    @staticmethod
-    def charger_of_collector_topic(topic: str) -> str | None:
-        """The charger a ``station/v1/collectors/<charger>/...`` topic belongs to."""
-        prefix = f"{STATION_ROOT}/collectors/"
-        if not topic.startswith(prefix):
-            return None
-        charger = topic[len(prefix) :].split("/", 1)[0]
-        return charger if re.match(CHARGER_PATTERN, charger) else None
-
-    @staticmethod
-    def collector_fault_of_topic(topic: str) -> CollectorFaultTopic | None:
-        found = channels.COLLECTOR_FAULT.parse(topic)
-        return None if found is None else CollectorFaultTopic(**found)
-
-    @staticmethod
-    def service_fault_of_topic(topic: str) -> ServiceFaultTopic | None:
-        found = channels.SERVICE_FAULT.parse(topic)
-        return None if found is None else ServiceFaultTopic(**found)
-
-    @staticmethod
-    def bulletin_of_topic(topic: str) -> tuple[str, str] | None:
-        found = channels.FAULT_BULLETIN.parse(topic)
-        return None if found is None else (found["source"], found["code"])

@@ -5,8 +5,8 @@ and clears the same fault over and over. Each raise that comes within ``hold_dow
 of the previous clear continues that episode: the same bulletin id, the same ``raised_at``,
 ``flaps`` one higher, no new count in ``station_bulletins_raised_total``, no new pager
 alert. The clear itself is never delayed: a bulletin disappears when its fault clears
-(invariant 4 of ``docs/invariants.md``), it only comes back under the same id. A raise
-after the hold-down opens a new episode.
+(invariant 4 of ``docs/invariants.md``), it only comes back under the same id. A raise after
+the hold-down opens a new episode.
 
 Every write is idempotent by (source, code), because reports are retained and redelivered
 and a second replica sees the same ones: raising an open fault changes nothing, clearing a
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Engine, text, update
+from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -86,10 +86,6 @@ class EpisodeStore:
 
     def _session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
-
-    def ping(self) -> bool:
-        with self.engine.connect() as connection:
-            return connection.execute(text("SELECT 1")).scalar() == 1
 
     # ------------------------------------------------------------------ episodes
 

@@ -31,6 +31,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from station_protocol.ids import charger_of, is_pile_id
+from station_runtime.deliveries import Dropped, DropReason
 
 if TYPE_CHECKING:
     from station_faults.board import ActiveBulletins
@@ -39,12 +40,37 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 
 
 class MessageKind(StrEnum):
-    """The ``kind`` label of a dropped message: what it claimed to be."""
+    """The ``kind`` label of a dropped message: what it claimed to be.
+
+    The names of the channels they came on, but for the collectors' statuses (channel
+    ``collector_status``), whose label has always been ``status``: each subscription names
+    its kind, so a channel renamed does not rename a series the alerts and the board read.
+    """
 
     REPORT = "report"
     BREATH = "breath"
     STATUS = "status"
     BULLETIN = "bulletin"
+
+
+MALFORMED_REASON = "malformed"
+MALFORMED = {
+    DropReason.BAD_JSON.value: MALFORMED_REASON,
+    DropReason.INVALID.value: MALFORMED_REASON,
+    DropReason.OVERSIZED.value: MALFORMED_REASON,
+}
+"""The bus's reasons for a payload it could not read, all one reason in this metric."""
+
+
+class DropRefusal(StrEnum):
+    """Why a handler refuses a message the bus could read (the ``reason`` label)."""
+
+    BAD_TOPIC = DropReason.BAD_TOPIC.value
+    """A report's source is not a name a bulletin can carry."""
+    TOPIC_MISMATCH = "topic_mismatch"
+    """The payload does not say what its topic says."""
+    UNKNOWN_CODE = "unknown_code"
+    """A report names a fault the catalogue lacks: no causes and remedies to announce."""
 
 
 class LatencyStage(StrEnum):
@@ -96,8 +122,12 @@ class FaultMetrics:
             ),
         )
 
-    def dropped(self, kind: MessageKind, reason: str) -> None:
-        self.dropped_messages.labels(kind.value, reason).inc()
+    def count_drop(self, dropped: Dropped) -> None:
+        """The bus's drop sink: a message it could not read (bad JSON, a wrong shape, too
+        large) is ``malformed``, as before the bus read them; ``bad_topic`` and a handler's
+        own refusals (``topic_mismatch``, ``unknown_code``) keep their reason."""
+        reason = MALFORMED.get(dropped.reason, dropped.reason)
+        self.dropped_messages.labels(dropped.kind, reason).inc()
 
     def latency(self, stage: LatencyStage, code: str, seconds: float) -> None:
         self.detection_latency.labels(stage.value, code).observe(max(seconds, 0.0))

@@ -36,11 +36,3 @@ class Settings(ServiceSettings, DatabaseSettings):
             if len(secret) < 16 or secret in WEAK_TOKENS:
                 raise ValueError("admin_token must be at least 16 characters, not a default")
         return value
-
-    @property
-    def sqlalchemy_url(self) -> str:
-        """The database URL as text, password included, for tools that hand it to libpq.
-
-        The service itself uses the parsed URL (``database(SERVICE)``).
-        """
-        return self.database(SERVICE).render_as_string(hide_password=False)

@@ -57,9 +57,3 @@ class Settings(ServiceSettings, DatabaseSettings):
     def outbox_database(self) -> URL:
         """Billing's database, where the outbox is."""
         return self.database(OUTBOX_OWNER)
-
-    @property
-    def sqlalchemy_url(self) -> str:
-        """The outbox's database URL as text, password included, for tools that hand it to
-        libpq. The service itself uses the parsed URL (:meth:`outbox_database`)."""
-        return self.outbox_database().render_as_string(hide_password=False)
