@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
+from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import URL, Engine, create_engine, event, text
+from sqlalchemy import URL, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 
@@ -51,3 +51,18 @@ def migrate(engine: Engine, migrations: Path, version_table: str) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def run_migrations(metadata: MetaData | None = None) -> None:
+    """The body of every service's Alembic ``env.py``: migrate on the connection that
+    :func:`migrate` hands over, so that migrating is part of the service's own start, on its
+    own engine and version table. ``render_as_batch`` lets SQLite alter tables too."""
+    config = context.config
+    context.configure(
+        connection=config.attributes["connection"],
+        target_metadata=metadata,
+        version_table=config.get_main_option("version_table") or "alembic_version",
+        render_as_batch=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()

@@ -1,15 +1,7 @@
-"""Alembic environment: runs on the connection the service hands in (see ``migrate``)."""
+"""Alembic environment: the service's migrations run on the connection its start hands over."""
 
 from __future__ import annotations
 
-from alembic import context
+from station_runtime.migrations import run_migrations
 
-context.configure(
-    connection=context.config.attributes["connection"],
-    target_metadata=None,
-    version_table=context.config.get_main_option("version_table") or "alembic_version_central",
-    render_as_batch=True,
-)
-
-with context.begin_transaction():
-    context.run_migrations()
+run_migrations()
