@@ -138,10 +138,18 @@ class Collector:
         self._spawn(self.watch.run())
 
     async def close(self) -> None:
+        """Stop breathing and end every round trip under way, however they take it.
+
+        Each task is cancelled again until it is done: on Python 3.11 an ``asyncio.wait_for``
+        (the bus's wait for its connection, before every publish) swallows a cancellation that
+        meets the completion of what it waits for, and the breath loop would beat on, holding
+        the service's shutdown for ever.
+        """
         self.watch.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        while pending := [task for task in self._tasks if not task.done()]:
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=0.5)
 
     # -- incoming -------------------------------------------------------------------------
 
