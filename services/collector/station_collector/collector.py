@@ -91,15 +91,12 @@ class Collector:
             pile = pile_id(index, j)
             self.piles[pile] = Pile(PileFlow(pile, settings.pairing_window, settings.repeat_window))
         self.zigbee = ZigbeeChannels.for_charger(settings.charger, settings.zigbee_root)
+        # The drops that are pile messages (this charger's Zigbee2MQTT), counted by kind.
+        zigbee = self.zigbee
         self.pile_kinds = frozenset(
             channel.name
-            for channel in (
-                self.zigbee.pile_state,
-                self.zigbee.pile_availability,
-                self.zigbee.bridge_state,
-            )
+            for channel in (zigbee.pile_state, zigbee.pile_availability, zigbee.bridge_state)
         )
-        """The drops that are this charger's Zigbee2MQTT messages, counted by kind."""
         self.board = FaultBoard(settings.charger, self.bus)
         self.conditions = Conditions(
             self.board, settings.weak_link_below, settings.meter_stuck_after

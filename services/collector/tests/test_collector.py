@@ -9,7 +9,8 @@ leaves the collector: the commands and screens a pile receives, the requests the
 services get, and the collector's ``/metrics``.
 
 Each test has a charger of its own, so that retained messages (the bridge state, the
-collector's fault reports) from one test never reach another on the shared broker.
+collector's fault reports) from one test never reach another on the shared broker; they are
+deleted when it ends.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ from station_protocol.zigbee import (
     PileState,
 )
 from station_runtime.bus import BrokerAddress, Bus, BusOptions
-from station_runtime.deliveries import Delivery
+from station_runtime.deliveries import Delivery, Incoming
 from station_tools.mosquitto import Mosquitto
 
 T1 = 0.1
@@ -81,9 +82,17 @@ def new_charger() -> tuple[int, str]:
 
 
 def plain_bus(broker: Mosquitto, name: str) -> Bus:
-    """A bus client of the test's own, in the seat of another part of the station."""
+    """A bus client of the test's own, in the seat of another part of the station.
+
+    Its retained status goes under ``test/``, where no station service looks for services.
+    """
     client_id = f"{name}-{uuid.uuid4().hex[:8]}"
-    options = BusOptions(BrokerAddress.parse(broker.url), client_id=client_id, service=name)
+    options = BusOptions(
+        BrokerAddress.parse(broker.url),
+        client_id=client_id,
+        service=name,
+        status_topic=f"test/{client_id}/status",
+    )
     return Bus(options)
 
 
@@ -287,7 +296,7 @@ class Rig:
 
 
 @asynccontextmanager
-async def running_collector(broker: Mosquitto, **overrides: Any) -> AsyncIterator[Rig]:
+async def running_collector(broker: Mosquitto) -> AsyncIterator[Rig]:
     index, charger = new_charger()
     piles = [pile_id(index, j) for j in range(1, PILES + 1)]
     events: list[str] = []
@@ -306,7 +315,6 @@ async def running_collector(broker: Mosquitto, **overrides: Any) -> AsyncIterato
         repeat_window=0.0,
         stop_settle=2.0,
         request_timeout=2.0,
-        **overrides,
     )
     async with zigbee.bus, station.bus:
         await zigbee.bus.wait_connected(5)
@@ -323,7 +331,26 @@ async def running_collector(broker: Mosquitto, **overrides: Any) -> AsyncIterato
                 for pile in piles:
                     await eventually(lambda pile=pile: _up(rig, pile))
                 yield rig
-        await zigbee.bus.clear(zigbee.zigbee.bridge_state)
+    await clear_retained(broker, zigbee.zigbee.everything, f"station/v1/collectors/{charger}/#")
+
+
+async def clear_retained(broker: Mosquitto, *filters: str) -> None:
+    """Delete what a test left retained under ``filters``: the broker outlives the test, and
+    other tests (other services') read every collector's status and fault reports."""
+    bus = plain_bus(broker, "cleaner")
+    found: set[str] = set()
+
+    async def keep(message: Incoming) -> None:
+        if message.retain and message.payload:
+            found.add(message.topic)
+
+    for topic_filter in filters:
+        bus.add_route(topic_filter, keep)
+    async with bus:
+        await bus.wait_connected(5)
+        await asyncio.sleep(0.3)  # the broker sends what it retains right after subscribing
+        for topic in found:
+            await bus.publish(topic, b"", retain=True)
 
 
 async def _up(rig: Rig, pile: str) -> bool:
