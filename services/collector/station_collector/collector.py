@@ -1,9 +1,11 @@
 """One charger's collector: pile messages in, charge flow decisions carried out.
 
 The flow itself is :mod:`station_collector.flow` (pure); this module does the I/O around
-it: parse and check what the piles say, ask verification and billing over the bus, command
-the piles, and put text on their displays. Round trips run as tasks, so that the bus loop
-keeps reading (the replies come through it).
+it: check what the piles say, ask verification and billing over the bus, command the piles,
+and put text on their displays. Messages arrive decoded by their channels
+(``station_protocol.channels``); the bus drops what cannot be read and :meth:`count_drop`
+counts it in ``station_collector_dropped_messages``, beside the collector's own refusals.
+Round trips run as tasks, so that the bus loop keeps reading (the replies come through it).
 
 Order of a start (no energy without a verified card and an open session, invariant 1 of
 ``docs/invariants.md``):
@@ -16,15 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import Any
 
 from station_collector import display
 from station_collector.conditions import Conditions
@@ -32,16 +31,16 @@ from station_collector.core.config import Settings
 from station_collector.faults import FaultBoard
 from station_collector.flow import Busy, Decision, Phase, PileFlow, Prompt, Stop, Verify
 from station_collector.metrics import CollectorMetrics
-from station_collector.readings import DropKind, PileReadings
+from station_collector.readings import DropKind, PileReadings, drop_kind
 from station_collector.watch import Watch
 from station_protocol import channels
+from station_protocol.channels import ZigbeeChannels
 from station_protocol.ids import pile_id
 from station_protocol.messages import (
     CheckoutReply,
     CheckoutRequest,
     MeterReading,
     PileSession,
-    SessionOpenReply,
     SessionOpenRequest,
     SessionStatus,
     StopReason,
@@ -51,26 +50,22 @@ from station_protocol.messages import (
     VerificationRequest,
     VerificationResult,
 )
-from station_protocol.topics import ZigbeeTopicKind, ZigbeeTopics
 from station_protocol.zigbee import (
-    MAX_PAYLOAD_BYTES,
     BridgeState,
     ChargeCommand,
     Display,
     DisplayCommand,
     OnlineState,
     PileAction,
+    PileCommand,
     PileState,
-    encode,
 )
-from station_runtime.bus import Bus, BusUnavailable, RequestTimeout
-from station_runtime.deliveries import Incoming
+from station_runtime.bus import Bus, BusUnavailable
+from station_runtime.deliveries import Delivery, Dropped
 
 log = logging.getLogger("station.collector")
 
 CHECKOUT_RETRY_MAX = 5.0
-
-M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
@@ -86,7 +81,6 @@ class Collector:
     metrics: CollectorMetrics
     piles: dict[str, Pile] = field(default_factory=dict)
     _tasks: set[asyncio.Task[object]] = field(default_factory=set)
-    _logged: set[tuple[str, DropKind]] = field(default_factory=set)
     tariffs: dict[str, TariffDisplay] = field(default_factory=dict)
     """The price in effect on each pile (billing's retained word), shown on plug."""
 
@@ -96,7 +90,13 @@ class Collector:
         for j in range(1, settings.piles + 1):
             pile = pile_id(index, j)
             self.piles[pile] = Pile(PileFlow(pile, settings.pairing_window, settings.repeat_window))
-        self.topics = ZigbeeTopics.for_charger(settings.charger, settings.zigbee_root)
+        self.zigbee = ZigbeeChannels.for_charger(settings.charger, settings.zigbee_root)
+        # The drops that are pile messages (this charger's Zigbee2MQTT), counted by kind.
+        zigbee = self.zigbee
+        self.pile_kinds = frozenset(
+            channel.name
+            for channel in (zigbee.pile_state, zigbee.pile_availability, zigbee.bridge_state)
+        )
         self.board = FaultBoard(settings.charger, self.bus)
         self.conditions = Conditions(
             self.board, settings.weak_link_below, settings.meter_stuck_after
@@ -107,7 +107,7 @@ class Collector:
             t1=settings.t1,
             misses=settings.misses,
             bus=self.bus,
-            topics=self.topics,
+            zigbee=self.zigbee,
             board=self.board,
             metrics=self.metrics,
             spawn=self._spawn,
@@ -120,62 +120,64 @@ class Collector:
 
     def register(self) -> None:
         """Subscribe to this charger's Zigbee2MQTT topics and to the sessions of its piles."""
-        self.bus.add_route(self.topics.pile("+"), self.on_zigbee)
-        self.bus.add_route(self.topics.pile_availability("+"), self.on_zigbee)
-        self.bus.add_route(self.topics.bridge_state, self.on_zigbee)
-        self.bus.add_route(
-            channels.COLLECTOR_FAULT.filter(charger=self.charger), self.board.on_retained
-        )
-        self.bus.on_connect(self.board.republish)
-        self.bus.add_route(channels.PILE_SESSION.filter(), self.on_pile_session)
-        self.bus.add_route(channels.PILE_TARIFF.filter(), self.on_pile_tariff)
-        self.bus.add_route(
-            channels.COLLECTOR_STOP.topic(charger=self.charger), self.on_stop_request
-        )
+        bus, zigbee, only_ours = self.bus, self.zigbee, {"charger": self.charger}
+        bus.subscribe(zigbee.pile_state, self.on_pile_state)
+        bus.subscribe(zigbee.pile_availability, self.on_pile_availability)
+        bus.subscribe(zigbee.bridge_state, self.on_bridge_state)
+        bus.subscribe(channels.COLLECTOR_FAULT, self.board.on_retained, only=only_ours)
+        bus.on_connect(self.board.republish)
+        bus.subscribe(channels.PILE_SESSION, self.on_pile_session)
+        bus.subscribe(channels.PILE_TARIFF, self.on_pile_tariff)
+        bus.subscribe(channels.COLLECTOR_STOP, self.on_stop_request, only=only_ours)
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Begin breathing; the bus connects in the background and the watch waits for it."""
         self._spawn(self.watch.run())
 
     async def close(self) -> None:
+        """Stop breathing and end every round trip under way, however they take it.
+
+        Each task is cancelled again until it is done: on Python 3.11 an ``asyncio.wait_for``
+        (the bus's wait for its connection, before every publish) swallows a cancellation that
+        meets the completion of what it waits for, and the breath loop would beat on, holding
+        the service's shutdown for ever.
+        """
         self.watch.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        while pending := [task for task in self._tasks if not task.done()]:
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=0.5)
 
     # -- incoming -------------------------------------------------------------------------
 
-    async def on_zigbee(self, message: Incoming) -> None:
-        topic = self.topics.parse(message.topic)
-        match topic.kind:
-            case ZigbeeTopicKind.PILE_STATE if topic.device is not None:
-                await self.on_pile_state(topic.device, message.payload)
-            case ZigbeeTopicKind.PILE_AVAILABILITY if topic.device is not None:
-                online = self._online(topic.device, message.payload)
-                if online is not None:
-                    self.watch.availability(topic.device, online)
-            case ZigbeeTopicKind.BRIDGE_STATE:
-                online = self._online(self.charger, message.payload)
-                if online is not None:
-                    self.watch.bridge(online)
-            case _:
-                pass
+    def count_drop(self, dropped: Dropped) -> None:
+        """The bus's sink: count a refused pile message under its existing ``kind`` label.
 
-    def _online(self, source: str, payload: bytes) -> bool | None:
-        try:
-            return BridgeState.parse(payload).state is OnlineState.ONLINE
-        except ValidationError:
-            self._drop(source, DropKind.WRONG_TYPE)
-            return None
+        Only this charger's Zigbee2MQTT messages are pile messages; a drop on a station
+        channel (an unreadable session or stop request, a reply) is logged by the bus alone.
+        """
+        if dropped.kind in self.pile_kinds:
+            kind = drop_kind(dropped, self.piles)
+            self.metrics.dropped.labels(self.charger, kind.value).inc()
 
-    async def on_pile_state(self, pile_id: str, payload: bytes) -> None:
+    async def on_pile_availability(self, delivery: Delivery[BridgeState]) -> None:
+        pile_id = delivery.params["pile"]
+        if pile_id not in self.piles:
+            self.bus.drop(delivery, DropKind.UNKNOWN_PILE, self.zigbee.pile_availability.name)
+            return
+        self.watch.availability(pile_id, delivery.body.state is OnlineState.ONLINE)
+
+    async def on_bridge_state(self, delivery: Delivery[BridgeState]) -> None:
+        self.watch.bridge(delivery.body.state is OnlineState.ONLINE)
+
+    async def on_pile_state(self, delivery: Delivery[PileState]) -> None:
+        pile_id = delivery.params["pile"]
         pile = self.piles.get(pile_id)
         if pile is None:
-            self._drop(pile_id, DropKind.UNKNOWN_PILE)
+            # A well-formed pile id, but of another charger or beyond this one's piles.
+            self.bus.drop(delivery, DropKind.UNKNOWN_PILE, self.zigbee.pile_state.name)
             return
-        state = self._parse_state(pile_id, payload)
-        if state is None:
-            return
+        state = delivery.body
         if state.breath_ack is not None:
             self.watch.acked(pile_id, state.breath_ack)
         previous_gun = pile.readings.gun
@@ -183,7 +185,7 @@ class Collector:
         if state.action is PileAction.CARD_SWIPE and state.card_uid is None:
             refused.append(DropKind.SWIPE_WITHOUT_CARD)
         for kind in refused:
-            self._drop(pile_id, kind)
+            self.bus.drop(delivery, kind, self.zigbee.pile_state.name)
         if state.linkquality is not None:
             self.metrics.linkquality.labels(self.charger, pile_id).set(state.linkquality)
         if state.energy is not None and DropKind.ENERGY_BACKWARDS not in refused:
@@ -208,28 +210,13 @@ class Collector:
         """A pile that reports an error or does not answer may not start a charge."""
         return self.conditions.has_error(pile_id) or not self.watch.is_up(pile_id)
 
-    def _parse_state(self, pile_id: str, payload: bytes) -> PileState | None:
-        if len(payload) > MAX_PAYLOAD_BYTES:
-            self._drop(pile_id, DropKind.OVERSIZED)
-            return None
-        try:
-            return PileState.model_validate_json(payload)
-        except ValidationError as exc:
-            json_error = any(error["type"] == "json_invalid" for error in exc.errors())
-            self._drop(pile_id, DropKind.BAD_JSON if json_error else DropKind.WRONG_TYPE)
-            return None
-
-    async def on_pile_session(self, message: Incoming) -> None:
+    async def on_pile_session(self, delivery: Delivery[PileSession]) -> None:
         """Billing's retained word on a pile's session: resume after a restart, or end."""
-        pile_id = channels.PILE_SESSION.param(message.topic, "pile")
-        pile = self.piles.get(pile_id) if pile_id else None
-        if pile is None or not message.payload:
-            return
-        try:
-            session = PileSession.model_validate_json(message.payload)
-        except ValidationError:
-            log.warning("unreadable session message", extra={"pile_id": pile_id})
-            return
+        pile_id = delivery.params["pile"]
+        pile = self.piles.get(pile_id)
+        if pile is None:
+            return  # another charger's pile
+        session = delivery.body
         flow = pile.flow
         if session.status is SessionStatus.ACTIVE and flow.resume(
             session.session_id, session.card_uid
@@ -247,22 +234,14 @@ class Collector:
             self._spawn(self._command(flow.pile_id, stop))
             flow.checked_out()
 
-    async def on_pile_tariff(self, message: Incoming) -> None:
-        pile_id = channels.PILE_TARIFF.param(message.topic, "pile")
-        if pile_id not in self.piles or not message.payload:
-            return
-        try:
-            self.tariffs[pile_id] = TariffDisplay.model_validate_json(message.payload)
-        except ValidationError:
-            log.warning("unreadable tariff display", extra={"pile_id": pile_id})
+    async def on_pile_tariff(self, delivery: Delivery[TariffDisplay]) -> None:
+        pile_id = delivery.params["pile"]
+        if pile_id in self.piles:
+            self.tariffs[pile_id] = delivery.body
 
-    async def on_stop_request(self, message: Incoming) -> None:
+    async def on_stop_request(self, delivery: Delivery[StopRequest]) -> None:
         """Billing asks for a stop (operator, balance used up): the same path as a swipe."""
-        try:
-            request = StopRequest.model_validate_json(message.payload)
-        except ValidationError:
-            log.warning("unreadable stop request", extra={"collector": self.charger})
-            return
+        request = delivery.body
         pile = self.piles.get(request.pile_id)
         if pile is None or pile.flow.session_id != request.session_id:
             log.warning(
@@ -286,20 +265,9 @@ class Collector:
             gun_plugged=readings.gun == "plugged" if readings.gun is not None else None,
         )
         with contextlib.suppress(BusUnavailable):
-            # Telemetry: billing prices from the readings it has; a lost one is not a lost kWh.
-            await self.bus.publish(
-                channels.PILE_METER.topic(pile=pile.flow.pile_id), reading, qos=0
-            )
-
-    def _drop(self, pile_id: str, kind: DropKind) -> None:
-        """Count every refused message; log it once per pile and kind, not once per message."""
-        self.metrics.dropped.labels(self.charger, kind.value).inc()
-        if (pile_id, kind) not in self._logged:
-            self._logged.add((pile_id, kind))
-            log.warning(
-                "pile message refused",
-                extra={"pile_id": pile_id, "collector": self.charger, "kind": kind.value},
-            )
+            # Telemetry (QoS 0 on its channel): billing prices from the readings it has; a
+            # lost one is not a lost kWh.
+            await self.bus.send(channels.PILE_METER, reading, pile=pile.flow.pile_id)
 
     # -- decisions ------------------------------------------------------------------------
 
@@ -379,7 +347,9 @@ class Collector:
         self, pile_id: str, session_id: str, card_uid: str
     ) -> VerificationReply | None:
         request = VerificationRequest(session_id=session_id, pile_id=pile_id, card_uid=card_uid)
-        return await self._ask(channels.VERIFICATION.topic(), request, VerificationReply)
+        return await self.bus.ask(
+            channels.VERIFICATION, request, timeout=self.settings.request_timeout
+        )
 
     async def _open_session(
         self, pile: Pile, session_id: str, card_uid: str, balance: Decimal | None
@@ -396,7 +366,9 @@ class Collector:
             meter_start=meter,
             balance=balance,
         )
-        reply = await self._ask(channels.SESSION_OPEN.topic(), request, SessionOpenReply)
+        reply = await self.bus.ask(
+            channels.SESSION_OPEN, request, timeout=self.settings.request_timeout
+        )
         if reply is None:
             # Billing may have stored the session and lost its answer (killed right after,
             # the broker restarting): unless withdrawn, it would hold the pile busy for ever.
@@ -429,16 +401,6 @@ class Collector:
             },
         )
 
-    async def _ask(self, topic: str, request: BaseModel, answer: type[M]) -> M | None:
-        try:
-            raw = await self.bus.request(topic, request, timeout=self.settings.request_timeout)
-            return answer.model_validate_json(raw)
-        except (RequestTimeout, BusUnavailable) as exc:
-            log.warning("no answer", extra={"topic": topic, "error": str(exc)})
-        except (ValidationError, json.JSONDecodeError):
-            log.warning("unreadable answer", extra={"topic": topic})
-        return None
-
     async def _stop(self, pile: Pile, session_id: str, reason: StopReason) -> None:
         pile_id = pile.flow.pile_id
         context = {"pile_id": pile_id, "session_id": session_id, "stop_reason": reason}
@@ -464,20 +426,24 @@ class Collector:
         """Until billing has the record; checkout is idempotent by session id, so retry freely."""
         delay = 0.5
         while True:
-            reply = await self._ask(channels.CHECKOUT.topic(), request, CheckoutReply)
+            reply = await self.bus.ask(
+                channels.CHECKOUT, request, timeout=self.settings.request_timeout
+            )
             if reply is not None:
                 return reply
             await asyncio.sleep(delay)
             delay = min(delay * 2, CHECKOUT_RETRY_MAX)
 
-    async def _command(self, pile_id: str, command: BaseModel) -> None:
-        await self._publish_to_pile(pile_id, encode(command))
+    async def _command(self, pile_id: str, command: ChargeCommand) -> None:
+        await self._publish_to_pile(pile_id, command)
 
     async def _show(self, pile_id: str, screen: Display) -> None:
-        await self._publish_to_pile(pile_id, encode(DisplayCommand(display=screen)))
+        await self._publish_to_pile(pile_id, DisplayCommand(display=screen))
 
-    async def _publish_to_pile(self, pile_id: str, payload: bytes) -> None:
+    async def _publish_to_pile(self, pile_id: str, command: PileCommand) -> None:
         try:
-            await self.bus.publish(self.topics.pile_set(pile_id), payload, qos=1)
+            # QoS 1: a charge command or a screen must arrive (a lost breath, QoS 0, is
+            # itself what the watch measures).
+            await self.bus.send(self.zigbee.pile_set, command, qos=1, pile=pile_id)
         except BusUnavailable:
             log.warning("broker unavailable, pile command lost", extra={"pile_id": pile_id})

@@ -16,13 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from pydantic import ValidationError
-
 from station_protocol import channels
 from station_protocol.ids import is_pile_id
 from station_protocol.messages import FaultReport
 from station_runtime.bus import Bus, BusUnavailable
-from station_runtime.deliveries import Incoming
+from station_runtime.deliveries import Delivery
 
 log = logging.getLogger("station.collector.faults")
 
@@ -94,23 +92,27 @@ class FaultBoard:
             if await self._publish(cleared) and self.unsent_clears.get(key) is cleared:
                 del self.unsent_clears[key]
 
-    async def on_retained(self, message: Incoming) -> None:
-        """An earlier run's report: adopt an active one so that it can be cleared now."""
-        if not message.retain or not message.payload:
+    async def on_retained(self, delivery: Delivery[FaultReport]) -> None:
+        """An earlier run's report: adopt an active one so that it can be cleared now.
+
+        Subscribed with ``only={"charger": ...}`` to this charger's reports; a live one (not
+        from the broker's store) is this run's own word coming back, already on the board.
+        """
+        if not delivery.retained:
             return
-        try:
-            report = FaultReport.model_validate_json(message.payload)
-        except ValidationError:
-            return
+        report = delivery.body
         if report.charger == self.charger and report.active:
             self.active.setdefault((report.source, report.code), report)
 
     async def _publish(self, report: FaultReport) -> bool:
-        topic = channels.COLLECTOR_FAULT.topic(
-            charger=self.charger, source=report.source, code=report.code
-        )
         try:
-            await self.bus.publish(topic, report, qos=1, retain=True)
+            await self.bus.send(
+                channels.COLLECTOR_FAULT,
+                report,
+                charger=self.charger,
+                source=report.source,
+                code=report.code,
+            )
         except BusUnavailable:
             log.error(
                 "could not publish fault report",

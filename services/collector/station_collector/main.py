@@ -1,47 +1,50 @@
-"""The collector's FastAPI app; its lifespan owns the bus connection and the collector."""
+"""The collector's FastAPI app, built by the station's service skeleton.
+
+No database: a collector keeps nothing on disk (billing's retained session of each pile and
+its own retained fault reports tell a restarted collector what it needs). Its bus connection
+carries a per-charger status topic and last will, so that the faults service sees a dead
+collector at once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 
 from station_collector.api.routes import piles
 from station_collector.collector import Collector
 from station_collector.core.config import Settings
 from station_collector.metrics import CollectorMetrics
 from station_protocol import channels
-from station_runtime.bus import Bus
-from station_runtime.health import bus_health_router
+from station_runtime.clock import Clock, utc_now
+from station_runtime.service import Kit, ServiceSpec, build_app
+
+SERVICE = "collector"
 
 
-def create_app(settings: Settings) -> FastAPI:
-    registry = CollectorRegistry()
-    metrics = CollectorMetrics.on(registry)
+async def assemble(kit: Kit[Settings]) -> Collector:
+    collector = Collector(kit.settings, kit.bus, CollectorMetrics.on(kit.registry))
+    kit.count_drops(collector.count_drop)
+    collector.register()
+    kit.on_start(collector.start)
+    kit.on_close(collector.close)
+    return collector
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        options = settings.bus_options(
-            f"collector-{settings.charger}",
-            charger=settings.charger,
-            status_topic=channels.COLLECTOR_STATUS.topic(charger=settings.charger),
-        )
-        bus = Bus(options, registry=registry)
-        collector = Collector(settings, bus, metrics)
-        collector.register()
-        app.state.collector = collector
-        async with bus:
-            app.state.bus = bus
-            collector.start()
-            yield
-            await collector.close()
-        app.state.bus = None
 
-    app = FastAPI(title=f"Collector {settings.charger}", lifespan=lifespan)
-    app.state.settings = settings
-    app.state.bus = None
-    app.include_router(bus_health_router(lambda: app.state.bus, registry))
-    app.include_router(piles.router, prefix="/api/v1")
-    return app
+SPEC: ServiceSpec[Settings, Collector] = ServiceSpec(
+    name=SERVICE,
+    title="Station collector",
+    assemble=assemble,
+    routers=[piles.router],
+    bus=lambda s: s.bus_options(
+        f"{SERVICE}-{s.charger}",
+        charger=s.charger,
+        status_topic=channels.COLLECTOR_STATUS.topic(charger=s.charger),
+    ),
+)
+
+
+def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
+    """The app of one charger's collector; its title names the charger."""
+    return build_app(replace(SPEC, title=f"Collector {settings.charger}"), settings, clock)

@@ -7,15 +7,18 @@ values handed to billing are always consistent with each other.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Container
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
 from station_protocol.zigbee import ChargePointErrorCode, Gun, PileState
+from station_runtime.deliveries import Dropped, DropReason
 
 
 class DropKind(StrEnum):
-    """Why a pile message (or a part of it) was not used."""
+    """Why a pile message (or a part of it) was not used: the ``kind`` label of
+    ``station_collector_dropped_messages``, which dashboards and alert rules know."""
 
     BAD_JSON = "bad_json"
     WRONG_TYPE = "wrong_type"
@@ -23,6 +26,28 @@ class DropKind(StrEnum):
     UNKNOWN_PILE = "unknown_pile"
     ENERGY_BACKWARDS = "energy_backwards"
     SWIPE_WITHOUT_CARD = "swipe_without_card"
+
+
+UNREADABLE: dict[str, DropKind] = {
+    DropReason.BAD_JSON: DropKind.BAD_JSON,
+    DropReason.INVALID: DropKind.WRONG_TYPE,
+    DropReason.OVERSIZED: DropKind.OVERSIZED,
+    DropReason.BAD_TOPIC: DropKind.UNKNOWN_PILE,
+}
+"""The bus's reasons for a message it could not read, as the collector has always named them.
+A bad topic under a charger's Zigbee2MQTT base is a device name that is no pile id."""
+
+
+def drop_kind(dropped: Dropped, piles: Container[str]) -> DropKind:
+    """The ``kind`` a dropped pile message is counted under.
+
+    A message about a pile that is not one of ``piles`` is ``unknown_pile`` whatever else is
+    wrong with it: the pile is checked before its payload is read.
+    """
+    pile = dropped.params.get("pile")
+    if pile is not None and pile not in piles:
+        return DropKind.UNKNOWN_PILE
+    return UNREADABLE.get(dropped.reason) or DropKind(dropped.reason)
 
 
 @dataclass

@@ -35,11 +35,11 @@ from typing import Any
 from station_collector.faults import FaultBoard
 from station_collector.metrics import CollectorMetrics
 from station_protocol import channels
+from station_protocol.channels import ZigbeeChannels
 from station_protocol.faults import FaultCode
-from station_protocol.messages import BreathAck, CollectorBreath
-from station_protocol.topics import ZigbeeTopics
-from station_protocol.zigbee import BreathCommand, encode
-from station_runtime.bus import Bus, BusUnavailable, RequestTimeout
+from station_protocol.messages import CollectorBreath
+from station_protocol.zigbee import BreathCommand
+from station_runtime.bus import Bus, BusUnavailable
 
 log = logging.getLogger("station.collector.watch")
 
@@ -78,7 +78,7 @@ class Watch:
     t1: float
     misses: int
     bus: Bus
-    topics: ZigbeeTopics
+    zigbee: ZigbeeChannels
     board: FaultBoard
     metrics: CollectorMetrics
     spawn: Spawn
@@ -151,22 +151,21 @@ class Watch:
         self.seq += 1
         self.sent[self.seq] = now
         self.sent.pop(self.seq - self.misses - 2, None)
-        payload = encode(BreathCommand(breath=self.seq))
+        breath = BreathCommand(breath=self.seq)
         for pile in self.piles:
             with contextlib.suppress(BusUnavailable):
-                await self.bus.publish(self.topics.pile_set(pile), payload, qos=0, wait=self.t1)
+                # QoS 0: a breath that is lost is a miss, which is what the watch measures.
+                await self.bus.send(self.zigbee.pile_set, breath, qos=0, wait=self.t1, pile=pile)
         self.spawn(self._breathe_server(self.seq, now))
 
     async def _breathe_server(self, seq: int, sent: float) -> None:
         breath = CollectorBreath(
             charger=self.charger, seq=seq, sent_at=datetime.now(UTC), t1=self.t1
         )
-        try:
-            raw = await self.bus.request(
-                channels.COLLECTOR_BREATH.topic(charger=self.charger), breath, timeout=self.grace
-            )
-            BreathAck.model_validate_json(raw)
-        except (RequestTimeout, BusUnavailable, ValueError):
+        ack = await self.bus.ask(
+            channels.COLLECTOR_BREATH, breath, timeout=self.grace, charger=self.charger
+        )
+        if ack is None:
             return
         loop = asyncio.get_running_loop()
         self.metrics.breath_rtt.labels(self.charger, "server").observe(loop.time() - sent)

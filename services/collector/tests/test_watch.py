@@ -18,11 +18,11 @@ from station_collector.faults import FaultBoard
 from station_collector.metrics import CollectorMetrics
 from station_collector.watch import Watch
 from station_protocol import channels
+from station_protocol.channels import ZigbeeChannels
 from station_protocol.faults import FaultCode
 from station_protocol.messages import BreathAck, CollectorBreath
-from station_protocol.topics import ZigbeeTopics
 from station_runtime.bus import BrokerAddress, Bus, BusOptions
-from station_runtime.deliveries import Incoming
+from station_runtime.deliveries import Delivery
 from station_tools.mosquitto import Mosquitto
 
 T1 = 0.1
@@ -54,7 +54,7 @@ async def watching(
             t1=T1,
             misses=MISSES,
             bus=bus,
-            topics=ZigbeeTopics.for_charger("c1"),
+            zigbee=ZigbeeChannels.for_charger("c1"),
             board=FaultBoard("c1", bus),
             metrics=CollectorMetrics.on(CollectorRegistry()),
             spawn=spawn,
@@ -76,11 +76,11 @@ async def local_server(broker: Mosquitto) -> AsyncIterator[None]:
     """The faults service's part in the breath: answer every collector breath."""
     bus = Bus(options(broker, "faults-test", "faults"))
 
-    async def answer(message: Incoming) -> None:
-        breath = CollectorBreath.model_validate_json(message.payload)
-        await bus.reply(message, BreathAck(charger=breath.charger, seq=breath.seq))
+    async def answer(delivery: Delivery[CollectorBreath]) -> BreathAck:
+        breath = delivery.body
+        return BreathAck(charger=breath.charger, seq=breath.seq)
 
-    bus.add_route(channels.COLLECTOR_BREATH.filter(), answer)
+    bus.serve(channels.COLLECTOR_BREATH, answer)
     async with bus:
         await bus.wait_connected(5)
         yield

@@ -1,18 +1,17 @@
-"""Request dependencies: the running collector, swappable in tests."""
+"""Request dependencies: the running collector (503 while it starts or stops)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends
 
 from station_collector.collector import Collector
+from station_runtime.deps import RunningDep
 
 
-def get_collector(request: Request) -> Collector:
-    collector: Collector | None = getattr(request.app.state, "collector", None)
-    if collector is None:
-        raise HTTPException(503, "collector not running")
+def get_collector(service: RunningDep) -> Collector:
+    collector: Collector = service.state
     return collector
 
 

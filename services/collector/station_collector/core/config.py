@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -13,6 +11,9 @@ from station_runtime.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
+    """No database settings: a collector keeps nothing on disk. What it must remember across
+    a restart (the sessions of its piles, its own fault reports) is retained on the broker."""
+
     model_config = SettingsConfigDict(env_prefix="STATION_COLLECTOR_", frozen=True, extra="ignore")
 
     charger: str = Field(default="c1", pattern=CHARGER_PATTERN)
@@ -37,4 +38,3 @@ class Settings(ServiceSettings):
     stop_settle: float = Field(default=3.0, ge=0)
     """Seconds to wait, after a stop command, for the pile to report it stopped metering."""
     max_current: int = Field(default=32, gt=0)
-    data_dir: Path = Path(".station")
