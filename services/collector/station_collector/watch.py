@@ -163,7 +163,7 @@ class Watch:
             charger=self.charger, seq=seq, sent_at=datetime.now(UTC), t1=self.t1
         )
         ack = await self.bus.ask(
-            channels.COLLECTOR_BREATH, breath, timeout=self.grace, charger=self.charger
+            channels.COLLECTOR_BREATH, breath, timeout=self.grace, quiet=True, charger=self.charger
         )
         if ack is None:
             return

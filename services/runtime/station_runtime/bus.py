@@ -305,15 +305,23 @@ class Bus:
         self.subscribe(channel, answer, only=only, share=share, lane=lane, kind=kind)
 
     async def ask(
-        self, channel: RequestChannel[M, R], request: M, *, timeout: float, **params: str
+        self,
+        channel: RequestChannel[M, R],
+        request: M,
+        *,
+        timeout: float,
+        quiet: bool = False,
+        **params: str,
     ) -> R | None:
         """The reply to ``request``, or ``None`` when there is none in time or it is unreadable
-        (logged; the caller decides whether to ask again)."""
+        (logged; the caller decides whether to ask again). ``quiet``: an unanswered request is
+        the caller's measurement, not news (a breath every T1), so it is logged at debug."""
         topic = channel.topic(**params)
         try:
             raw = await self.request(topic, channel.encode(request), timeout=timeout)
         except (RequestTimeout, BusUnavailable) as exc:
-            log.warning("no answer", extra={"topic": topic, "error": str(exc)})
+            level = logging.DEBUG if quiet else logging.WARNING
+            log.log(level, "no answer", extra={"topic": topic, "error": str(exc)})
             return None
         try:
             return channel.decode_reply(raw)
