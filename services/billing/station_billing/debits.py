@@ -20,15 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import ValidationError
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from station_billing.metrics import BillingMetrics
 from station_billing.models import DebitStatus, PendingDebit
 from station_protocol import channels
-from station_protocol.messages import DebitReply, DebitRequest
-from station_runtime.bus import Bus, BusUnavailable, RequestTimeout
+from station_protocol.messages import DebitRequest
+from station_runtime.bus import Bus
 
 log = logging.getLogger("station.billing.debits")
 
@@ -127,15 +126,14 @@ class Debits:
             session_id=row.session_id, card_uid=row.card_uid, pile_id=row.pile_id, amount=row.amount
         )
         extra = {"session_id": row.session_id, "card_uid": row.card_uid, "pile_id": row.pile_id}
-        try:
-            answer = await self.bus.request(channels.DEBIT.topic(), request, timeout=self.timeout)
-            reply = DebitReply.model_validate_json(answer)
-        except (RequestTimeout, BusUnavailable, ValidationError) as exc:
+        reply = await self.bus.ask(channels.DEBIT, request, timeout=self.timeout)
+        if reply is None:
+            # No answer in time, no broker, or an answer that does not read as a DebitReply:
+            # the bus has logged which; the debit stays pending and is asked for again.
             self.metrics.debits.labels("unanswered").inc()
-            log.warning(
-                "debit not acknowledged yet, will retry", extra={**extra, "error": str(exc)}
-            )
-            await asyncio.to_thread(self.book.failed, session_id, str(exc)[:500], self.clock())
+            error = f"no reply on {channels.DEBIT.topic()} within {self.timeout} s"
+            log.warning("debit not acknowledged yet, will retry", extra={**extra, "error": error})
+            await asyncio.to_thread(self.book.failed, session_id, error, self.clock())
             return Settlement(False)
         self.metrics.debits.labels(reply.result.value).inc()
         if reply.settled:

@@ -166,9 +166,7 @@ class TariffDisplays:
             content = display.model_dump_json(exclude={"published_at"})
             if self._published.get(display.pile_id) == content:
                 continue
-            await self.bus.publish(
-                channels.PILE_TARIFF.topic(pile=display.pile_id), display, qos=1, retain=True
-            )
+            await self.bus.send(channels.PILE_TARIFF, display, pile=display.pile_id)
             self._published[display.pile_id] = content
             self.metrics.tariff_displays.inc()
         return next_change

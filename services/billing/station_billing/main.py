@@ -1,22 +1,14 @@
-"""The billing app: REST, health and metrics, with the bus and the database in its lifespan."""
+"""The billing service: sessions, tariffs, charging records and receipts, over the bus and REST."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
-from sqlalchemy import Engine
 
 from station_billing.api.routes import assignments, debits, sessions, tariffs
 from station_billing.assignments import AssignmentBook, TariffsInEffect
-from station_billing.core.clock import Clock, utc_now
 from station_billing.core.config import SERVICE, Settings
-from station_billing.core.runtime import Runtime
 from station_billing.costing import TariffCache
 from station_billing.debits import DebitBook, Debits
 from station_billing.displays import TariffDisplays
@@ -25,77 +17,19 @@ from station_billing.meters import MeterWatch
 from station_billing.metrics import BillingMetrics
 from station_billing.pricing.localtime import StationZone
 from station_billing.samples import PileBook, SampleStore
+from station_billing.state import BillingState
 from station_billing.store import SessionStore
 from station_billing.tariffs import StoredTariff, TariffBook, default_tariff
-from station_protocol.ids import Layout
-from station_runtime.bus import Bus
-from station_runtime.health import bus_health_router
-from station_runtime.migrations import make_engine, migrate
-
-MIGRATIONS = Path(__file__).parent / "migrations"
-VERSION_TABLE = "alembic_version_billing"
+from station_runtime.clock import Clock, utc_now
+from station_runtime.service import Kit, ServiceSpec, build_app
 
 
-def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
-    """``clock`` is the service's own clock; tests may hand in one they control."""
-    registry = CollectorRegistry()
-    metrics = BillingMetrics.on(registry)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.sqlalchemy_url)
-        try:
-            await asyncio.to_thread(migrate, engine, MIGRATIONS, VERSION_TABLE)
-            runtime, handlers, settlements = _assemble(settings, clock, metrics, registry, engine)
-            async with runtime.bus:
-                background = [
-                    asyncio.create_task(settlements.run(settings.debit_retry_interval)),
-                    asyncio.create_task(runtime.displays.run()),
-                ]
-                app.state.runtime = runtime
-                try:
-                    yield
-                finally:
-                    app.state.runtime = None
-                    for task in background:
-                        task.cancel()
-                    for task in background:
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await task
-                    await handlers.close()
-        finally:
-            app.state.runtime = None
-            engine.dispose()
-
-    app = FastAPI(title="Station billing", version="1", lifespan=lifespan)
-    app.state.runtime = None
-
-    def running_bus() -> Bus | None:
-        runtime = app.state.runtime
-        return runtime.bus if isinstance(runtime, Runtime) else None
-
-    async def database_ready() -> bool:
-        runtime = app.state.runtime
-        return isinstance(runtime, Runtime) and await asyncio.to_thread(runtime.store.ping)
-
-    app.include_router(bus_health_router(running_bus, registry, {"database": database_ready}))
-    app.include_router(sessions.router)
-    app.include_router(tariffs.router)
-    app.include_router(assignments.router)
-    app.include_router(debits.router)
-    return app
-
-
-def _assemble(
-    settings: Settings,
-    clock: Clock,
-    metrics: BillingMetrics,
-    registry: CollectorRegistry,
-    engine: Engine,
-) -> tuple[Runtime, SessionHandlers, Debits]:
-    """Wire the service's parts; the bus is not connected yet."""
-    bus = Bus(settings.bus_options(SERVICE), registry=registry)
-    zone = StationZone.named(settings.time_zone)
+async def assemble(kit: Kit[Settings]) -> BillingState:
+    """Wire the service's parts and register its bus handlers (the bus connects after)."""
+    settings, clock, bus, engine = kit.settings, kit.clock, kit.bus, kit.engine
+    metrics = BillingMetrics.on(kit.registry)
+    kit.count_drops(metrics.count_drop)
+    zone = StationZone(settings.time_zone)
     store = SessionStore(engine)
     samples = SampleStore(engine)
     piles = PileBook(engine)
@@ -114,7 +48,7 @@ def _assemble(
         zone=zone,
         clock=clock,
         metrics=metrics,
-        layout=Layout.parse(settings.layout) if settings.layout else None,
+        layout=settings.layout,
         max_wait=settings.display_max_wait,
     )
     meters = MeterWatch(
@@ -146,18 +80,36 @@ def _assemble(
     )
     handlers.register()
     meters.register()
-    runtime = Runtime(
+
+    async def retry_debits() -> None:
+        await settlements.run(settings.debit_retry_interval)
+
+    kit.background("debit-retries", retry_debits)
+    kit.background("tariff-displays", displays.run)
+    kit.on_close(handlers.close)
+    return BillingState(
         settings=settings,
-        engine=engine,
-        bus=bus,
-        store=store,
+        sessions=store,
         tariffs=tariff_book,
         assignments=assignment_book,
         in_effect=in_effect,
         meters=meters,
         displays=displays,
         debits=debit_book,
-        zone=zone,
-        clock=clock,
     )
-    return runtime, handlers, settlements
+
+
+SPEC: ServiceSpec[Settings, BillingState] = ServiceSpec(
+    name=SERVICE,
+    title="Station billing",
+    assemble=assemble,
+    routers=[sessions.router, tariffs.router, assignments.router, debits.router],
+    database=lambda settings: settings.database(SERVICE),
+    migrations=Path(__file__).parent / "migrations",
+    bus=lambda settings: settings.bus_options(SERVICE),
+)
+
+
+def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
+    """``clock`` is the service's own clock; tests may hand in one they control."""
+    return build_app(SPEC, settings, clock)

@@ -30,22 +30,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from pydantic import ValidationError
-
 from station_billing.core.config import Settings
 from station_billing.costing import PricedSession, TariffCache, session_cost
 from station_billing.metering import MeterSample
-from station_billing.metrics import BillingMetrics, MessageKind, MeterOutcome
+from station_billing.metrics import BillingMetrics, MeterOutcome
 from station_billing.models import ChargingSession
 from station_billing.pricing.localtime import StationZone
 from station_billing.samples import PileBook, SampleStore
 from station_billing.store import SessionStore
 from station_protocol import channels
-from station_protocol.channels import shared
 from station_protocol.ids import charger_of
 from station_protocol.messages import MeterReading, SessionStatus, StopReason, StopRequest
 from station_runtime.bus import Bus, BusUnavailable
-from station_runtime.deliveries import Incoming
+from station_runtime.deliveries import Delivery
 
 log = logging.getLogger("station.billing.meters")
 
@@ -90,7 +87,7 @@ class MeterWatch:
     _piles: set[str] = field(default_factory=set)
 
     def register(self) -> None:
-        self.bus.add_route(shared(SHARE_GROUP, channels.PILE_METER.filter()), self.on_reading)
+        self.bus.subscribe(channels.PILE_METER, self.on_reading, share=SHARE_GROUP)
 
     def forget(self, session_id: str) -> None:
         self._tracked.pop(session_id, None)
@@ -102,16 +99,8 @@ class MeterWatch:
         await asyncio.to_thread(self.piles.remember, pile_id, self.clock())
         self.on_new_pile()
 
-    async def on_reading(self, message: Incoming) -> None:
-        try:
-            reading = MeterReading.model_validate_json(message.payload)
-        except ValidationError as exc:
-            self.metrics.dropped_messages.labels(MessageKind.METER.value).inc()
-            log.warning(
-                "malformed meter reading dropped",
-                extra={"topic": message.topic, "errors": exc.error_count()},
-            )
-            return
+    async def on_reading(self, delivery: Delivery[MeterReading]) -> None:
+        reading = delivery.body
         now = self.clock()
         await self.remember_pile(reading.pile_id)
         session = await asyncio.to_thread(self._session_for, reading)
@@ -233,8 +222,8 @@ class MeterWatch:
             session_id=session.id, pile_id=session.pile_id, reason=StopReason.INSUFFICIENT_BALANCE
         )
         try:
-            await self.bus.publish(
-                channels.COLLECTOR_STOP.topic(charger=charger_of(session.pile_id)), request
+            await self.bus.send(
+                channels.COLLECTOR_STOP, request, charger=charger_of(session.pile_id)
             )
         except BusUnavailable:
             log.warning("could not ask for a stop: broker unavailable", extra=extra)

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from station_billing.checkout import Closing
-from station_billing.main import MIGRATIONS, VERSION_TABLE
+from station_billing.main import SPEC
 from station_billing.receipts import Costs, build_receipt
 from station_billing.records import charging_record
 from station_billing.store import CompleteOutcome, OpenOutcome, SessionStore
@@ -32,7 +32,8 @@ BEIJING = timezone(timedelta(hours=8))
 
 def store_at(path: Path) -> SessionStore:
     engine = make_engine(f"sqlite:///{path}")
-    migrate(engine, MIGRATIONS, VERSION_TABLE)
+    assert SPEC.migrations is not None
+    migrate(engine, SPEC.migrations, SPEC.version_table)
     return SessionStore(engine)
 
 
