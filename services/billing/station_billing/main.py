@@ -7,19 +7,23 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from station_billing.api.routes import assignments, debits, sessions, tariffs
-from station_billing.assignments import AssignmentBook, TariffsInEffect
+from station_billing.assignment_store import AssignmentStore
+from station_billing.compiled_tariffs import CompiledTariffs
 from station_billing.core.config import SERVICE, Settings
-from station_billing.costing import TariffCache
-from station_billing.debits import DebitBook, Debits
-from station_billing.displays import TariffDisplays
-from station_billing.handlers import SessionHandlers
-from station_billing.meters import MeterWatch
+from station_billing.debit_settler import DebitSettler
+from station_billing.debit_store import DebitStore
+from station_billing.meter_feed import MeterFeed
 from station_billing.metrics import BillingMetrics
+from station_billing.ocpi_tariffs import default_tariff
+from station_billing.pile_store import PileStore
 from station_billing.pricing.localtime import StationZone
-from station_billing.samples import PileBook, SampleStore
+from station_billing.sample_store import SampleStore
+from station_billing.session_requests import SessionRequests
+from station_billing.session_store import SessionStore
 from station_billing.state import BillingState
-from station_billing.store import SessionStore
-from station_billing.tariffs import StoredTariff, TariffBook, default_tariff
+from station_billing.tariff_displays import TariffDisplays
+from station_billing.tariff_in_effect import TariffsInEffect
+from station_billing.tariff_store import StoredTariff, TariffStore
 from station_runtime.clock import Clock, utc_now
 from station_runtime.service import Kit, ServiceSpec, build_app
 
@@ -30,72 +34,71 @@ async def assemble(kit: Kit[Settings]) -> BillingState:
     metrics = BillingMetrics.on(kit.registry)
     kit.count_drops(metrics.count_drop)
     zone = StationZone(settings.time_zone)
-    store = SessionStore(engine)
+    sessions = SessionStore(engine)
     samples = SampleStore(engine)
-    piles = PileBook(engine)
-    tariff_book = TariffBook(engine)
-    assignment_book = AssignmentBook(engine, tariff_book)
+    piles = PileStore(engine)
+    tariffs = TariffStore(engine)
+    assignments = AssignmentStore(engine)
     in_effect = TariffsInEffect(
-        assignment_book, StoredTariff(default_tariff(settings, clock()), None)
+        assignments, tariffs, StoredTariff(default_tariff(settings, clock()), None)
     )
-    cache = TariffCache()
+    compiled = CompiledTariffs()
     displays = TariffDisplays(
         bus=bus,
         in_effect=in_effect,
-        assignments=assignment_book,
         piles=piles,
-        tariffs=cache,
+        compiled=compiled,
         zone=zone,
         clock=clock,
         metrics=metrics,
         layout=settings.layout,
         max_wait=settings.display_max_wait,
     )
-    meters = MeterWatch(
+    meters = MeterFeed(
         bus=bus,
-        store=store,
+        sessions=sessions,
         samples=samples,
         piles=piles,
-        tariffs=cache,
+        compiled=compiled,
         zone=zone,
         clock=clock,
         metrics=metrics,
         settings=settings,
         on_new_pile=displays.poke,
     )
-    debit_book = DebitBook(engine)
-    settlements = Debits(bus, debit_book, clock, metrics, settings.debit_timeout)
-    handlers = SessionHandlers(
+    debit_store = DebitStore(engine)
+    settler = DebitSettler(bus, debit_store, clock, metrics, settings.debit_timeout)
+    requests = SessionRequests(
         bus=bus,
-        store=store,
+        sessions=sessions,
         in_effect=in_effect,
         samples=samples,
-        tariffs=cache,
-        debits=settlements,
+        compiled=compiled,
+        settler=settler,
         meters=meters,
         metrics=metrics,
         clock=clock,
         zone=zone,
         settings=settings,
     )
-    handlers.register()
+    requests.register()
     meters.register()
 
     async def retry_debits() -> None:
-        await settlements.run(settings.debit_retry_interval)
+        await settler.run(settings.debit_retry_interval)
 
     kit.background("debit-retries", retry_debits)
     kit.background("tariff-displays", displays.run)
-    kit.on_close(handlers.close)
+    kit.on_close(requests.close)
     return BillingState(
         settings=settings,
-        sessions=store,
-        tariffs=tariff_book,
-        assignments=assignment_book,
+        sessions=sessions,
+        tariffs=tariffs,
+        assignments=assignments,
         in_effect=in_effect,
         meters=meters,
         displays=displays,
-        debits=debit_book,
+        debits=debit_store,
     )
 
 

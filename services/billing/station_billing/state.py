@@ -4,22 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from station_billing.assignments import AssignmentBook, TariffsInEffect
+from station_billing.assignment_store import AssignmentStore
 from station_billing.core.config import Settings
-from station_billing.debits import DebitBook
-from station_billing.displays import TariffDisplays
-from station_billing.meters import MeterWatch
-from station_billing.store import SessionStore
-from station_billing.tariffs import TariffBook
+from station_billing.debit_store import DebitStore
+from station_billing.meter_feed import MeterFeed
+from station_billing.session_store import SessionStore
+from station_billing.tariff_displays import TariffDisplays
+from station_billing.tariff_in_effect import TariffsInEffect
+from station_billing.tariff_store import TariffStore
 
 
 @dataclass(frozen=True)
 class BillingState:
     settings: Settings
     sessions: SessionStore
-    tariffs: TariffBook
-    assignments: AssignmentBook
+    tariffs: TariffStore
+    assignments: AssignmentStore
     in_effect: TariffsInEffect
-    meters: MeterWatch
+    meters: MeterFeed
+    """The running cost of an active session, to the latest reading."""
     displays: TariffDisplays
-    debits: DebitBook
+    """Poked when a tariff or an assignment changes."""
+    debits: DebitStore

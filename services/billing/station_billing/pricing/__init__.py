@@ -1,6 +1,6 @@
 """The tariff engine: OCPI 2.2.1 tariffs and charging periods in, CDR totals out.
 
-The rules it follows are those of ``/work/shared/ocpi-pricing.md`` (the OCPI 2.2.1 text as
+The rules it follows are those of ``docs/pricing.md`` (the OCPI 2.2.1 text as
 corrected on its bug-fix branch, and ours where it is silent). Each is written down in the
 module that applies it:
 
@@ -16,7 +16,7 @@ rule                                                   module
 7 VAT per component                                    :mod:`.money`
 8 min_price / max_price                                :mod:`.engine`
 9 money: Decimal, one half-up rounding at the end      :mod:`.money`, :mod:`.engine`
-10 Chinese time of use: one ENERGY price per band      :mod:`station_billing.tariffs`
+10 Chinese time of use: one ENERGY price per band      :mod:`station_billing.ocpi_tariffs`
 =====================================================  ======================
 
 Building periods from meter readings (rule 2's "a new period at every instant where the

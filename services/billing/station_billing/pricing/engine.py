@@ -3,7 +3,7 @@
 The final cost of a charging record, the running cost shown while a session charges, the
 offline CLI (``station-billing price``) and the benchmark all call :func:`price_session`
 with charging periods; they differ only in where the periods come from. Rules of
-``/work/shared/ocpi-pricing.md`` applied here (rule 1 in :mod:`.tariff`, rules 2 and 3 in
+``docs/pricing.md`` applied here (rule 1 in :mod:`.tariff`, rules 2 and 3 in
 :mod:`.restrictions`, rules 7 and 9 in :mod:`.money`):
 
 * **Rule 4, TIME vs PARKING_TIME.** Both come from the CDR's dimensions: ``TIME`` hours

@@ -1,4 +1,4 @@
-"""The station's local time, as tariff restrictions see it (rule 2 of ocpi-pricing.md).
+"""The station's local time, as tariff restrictions see it (rule 2 of ``docs/pricing.md``).
 
 Restrictions are evaluated in the station's IANA time zone (a setting for the service,
 ``--tz`` for the CLI), so a time band keeps its wall-clock meaning across midnight and

@@ -1,6 +1,6 @@
 """Money in the pricing engine: exact decimals, VAT per component, one rounding at the end.
 
-Rules of ``/work/shared/ocpi-pricing.md`` applied here:
+Rules of ``docs/pricing.md`` applied here:
 
 * **Rule 7, VAT per component.** ``incl = excl x (1 + vat/100)``, with the VAT of the
   component that priced the volume. An omitted ``vat`` means the price carries no VAT

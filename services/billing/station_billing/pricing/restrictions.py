@@ -1,6 +1,6 @@
 """Tariff restrictions, compiled once into small Python predicates (rules 2 and 3).
 
-Rules of ``/work/shared/ocpi-pricing.md`` applied here, and ours where OCPI is silent:
+Rules of ``docs/pricing.md`` applied here, and ours where OCPI is silent:
 
 * **Rule 2, when.** Restrictions are evaluated at the start of each charging period, in the
   station's local time (see :mod:`.localtime`). The predicates below see the period's start

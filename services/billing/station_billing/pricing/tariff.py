@@ -1,6 +1,6 @@
 """A tariff compiled once for pricing many sessions: rule 1, which element prices what.
 
-Rule of ``/work/shared/ocpi-pricing.md`` applied here:
+Rule of ``docs/pricing.md`` applied here:
 
 * **Rule 1, which element.** Per dimension (ENERGY, TIME, PARKING_TIME, FLAT) separately:
   the first element in list order that has a component of that dimension and whose

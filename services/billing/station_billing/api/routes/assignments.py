@@ -2,7 +2,7 @@
 
 An assignment puts a tariff on the station, a charger or a pile, with an optional validity
 window; on a pile the most specific one valid at the moment wins (see
-:mod:`station_billing.assignments`). Assignments only decide what sessions opening later
+:mod:`station_billing.tariff_in_effect`). Assignments only decide what sessions opening later
 freeze; a session that already started keeps its tariff.
 """
 

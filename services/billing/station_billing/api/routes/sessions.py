@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from station_billing.api.deps import StateDep
 from station_billing.api.schemas import SessionView
-from station_billing.store import SessionFilter, stored_receipt
+from station_billing.session_store import SessionFilter, stored_receipt
 from station_protocol import channels
 from station_protocol.ids import charger_of
 from station_protocol.messages import Receipt, SessionStatus, StopReason, StopRequest

@@ -20,7 +20,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, st
 from station_billing.api.deps import StateDep
 from station_billing.api.schemas import TariffOut
 from station_billing.pricing import InvalidTariff, Problem, compile_tariff, read_tariff
-from station_billing.tariffs import StoredTariff
+from station_billing.tariff_store import StoredTariff
 from station_runtime.deps import ClockDep
 
 router = APIRouter(prefix="/tariffs", tags=["tariffs"])
@@ -96,9 +96,9 @@ def get_tariff(
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> TariffOut:
     """The latest version, or ``?version=N``."""
-    book = state.tariffs
+    store = state.tariffs
     stored: StoredTariff | None = (
-        book.latest(tariff_id) if version is None else book.version(tariff_id, version)
+        store.latest(tariff_id) if version is None else store.version(tariff_id, version)
     )
     if stored is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no tariff {tariff_id}")

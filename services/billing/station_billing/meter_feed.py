@@ -8,7 +8,7 @@ what the charging periods are built from (:mod:`station_billing.metering`).
 
 Every ``running_cost_interval`` the session's running cost is worked out from its samples
 and this reading, by the same function that prices the record at checkout
-(:func:`station_billing.costing.session_cost`); when it reaches the card's balance at the
+(:func:`station_billing.session_cost.session_cost`); when it reaches the card's balance at the
 start, billing asks the pile's collector to stop the charge with ``insufficient_balance``
 (again after ``stop_repeat_interval`` if the session is still charging).
 
@@ -30,14 +30,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from station_billing.compiled_tariffs import CompiledTariffs
 from station_billing.core.config import Settings
-from station_billing.costing import PricedSession, TariffCache, session_cost
 from station_billing.metering import MeterSample
 from station_billing.metrics import BillingMetrics, MeterOutcome
 from station_billing.models import ChargingSession
+from station_billing.pile_store import PileStore
 from station_billing.pricing.localtime import StationZone
-from station_billing.samples import PileBook, SampleStore
-from station_billing.store import SessionStore
+from station_billing.sample_store import SampleStore
+from station_billing.session_cost import PricedSession, session_cost
+from station_billing.session_store import SessionStore
 from station_protocol import channels
 from station_protocol.ids import charger_of
 from station_protocol.messages import MeterReading, SessionStatus, StopReason, StopRequest
@@ -72,12 +74,14 @@ def _charging(reading: MeterReading) -> bool | None:
 
 
 @dataclass
-class MeterWatch:
+class MeterFeed:
+    """The bus side of metering: readings in, samples kept, stops asked."""
+
     bus: Bus
-    store: SessionStore
+    sessions: SessionStore
     samples: SampleStore
-    piles: PileBook
-    tariffs: TariffCache
+    piles: PileStore
+    compiled: CompiledTariffs
     zone: StationZone
     clock: Callable[[], datetime]
     metrics: BillingMetrics
@@ -131,10 +135,10 @@ class MeterWatch:
 
     def _session_for(self, reading: MeterReading) -> ChargingSession | None:
         if reading.session_id is not None:
-            session = self.store.get(reading.session_id)
+            session = self.sessions.get(reading.session_id)
             if session is not None and session.status == ACTIVE:
                 return session if session.pile_id == reading.pile_id else None
-        return self.store.active_on_pile(reading.pile_id)
+        return self.sessions.active_on_pile(reading.pile_id)
 
     async def _tracked_for(self, session: ChargingSession) -> _Tracked:
         tracked = self._tracked.get(session.id)
@@ -148,7 +152,7 @@ class MeterWatch:
 
     def _band(self, session: ChargingSession, sample: MeterSample) -> tuple[int, int]:
         """Where the current and power stand among the tariff's limits."""
-        cuts = self.tariffs.compiled(session.tariff).cuts
+        cuts = self.compiled.compiled(session.tariff).cuts
         current = (
             bisect_right(sorted(cuts.currents), sample.current)
             if sample.current is not None
@@ -182,7 +186,7 @@ class MeterWatch:
         latest = tracked.latest if tracked is not None and tracked.latest is not None else None
         if latest is None:
             latest = samples[-1] if samples else _opening(session)
-        compiled = self.tariffs.compiled(session.tariff)
+        compiled = self.compiled.compiled(session.tariff)
         energy = max(latest.energy, session.meter_start)
         return await asyncio.to_thread(
             session_cost,
@@ -199,7 +203,7 @@ class MeterWatch:
         if tracked.checked_at is not None and now - tracked.checked_at < interval:
             return
         tracked.checked_at = now
-        session = await asyncio.to_thread(self.store.get, session_id)
+        session = await asyncio.to_thread(self.sessions.get, session_id)
         if session is None or session.status != ACTIVE or session.balance_at_start is None:
             return
         cost = (await self.running(session)).totals.total_cost.incl_vat
@@ -228,7 +232,7 @@ class MeterWatch:
         except BusUnavailable:
             log.warning("could not ask for a stop: broker unavailable", extra=extra)
             return
-        await asyncio.to_thread(self.store.stop_requested, session.id, now)
+        await asyncio.to_thread(self.sessions.stop_requested, session.id, now)
         self.metrics.stop_requests.inc()
         log.info("running cost reached the card's balance: stop asked", extra=extra)
 

@@ -19,9 +19,9 @@ from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from station_billing.checkout import Closing
 from station_billing.models import ChargingSession, DebitStatus, PendingDebit
-from station_billing.tariffs import StoredTariff
+from station_billing.session_closing import Closing
+from station_billing.tariff_store import StoredTariff
 from station_protocol.messages import Receipt, SessionOpenRequest, SessionStatus
 from station_runtime.outbox import write_outbox_row
 

@@ -1,4 +1,4 @@
-"""The store on SQLite: money and readings come back exactly, times come back aware."""
+"""The session store on SQLite: money and readings come back exactly, times come back aware."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
-from station_billing.checkout import Closing
+from station_billing.charging_record import charging_record
 from station_billing.main import SPEC
 from station_billing.receipts import Costs, build_receipt
-from station_billing.records import charging_record
-from station_billing.store import CompleteOutcome, OpenOutcome, SessionStore
-from station_billing.tariffs import StoredTariff
+from station_billing.session_closing import Closing
+from station_billing.session_store import CompleteOutcome, OpenOutcome, SessionStore
+from station_billing.tariff_store import StoredTariff
 from station_protocol.messages import SessionOpenRequest, StopReason
 from station_protocol.ocpi import (
     Price,

@@ -11,7 +11,7 @@ handler never awaits a reply itself: the replies are read by the same loop). A c
 a session whose receipt is final is answered at once, in order, with the stored receipt.
 
 Requests arrive decoded by their channel (the bus drops and counts what cannot be read).
-Billing answers them itself (:meth:`SessionHandlers._answer`) rather than by returning the
+Billing answers them itself (:meth:`SessionRequests._answer`) rather than by returning the
 reply to the bus: the pile's retained session must follow the answer, and a checkout's
 answer may wait for the debit in a task of its own.
 """
@@ -24,24 +24,24 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from station_billing.assignments import TariffsInEffect
-from station_billing.checkout import close_session
+from station_billing.compiled_tariffs import CompiledTariffs
 from station_billing.core.config import Settings
-from station_billing.costing import TariffCache
-from station_billing.debits import Debits
-from station_billing.meters import MeterWatch
+from station_billing.debit_settler import DebitSettler
+from station_billing.meter_feed import MeterFeed
 from station_billing.metrics import BillingMetrics
 from station_billing.models import ChargingSession
 from station_billing.pricing.localtime import StationZone
 from station_billing.receipts import with_balance
-from station_billing.samples import SampleStore
-from station_billing.store import (
+from station_billing.sample_store import SampleStore
+from station_billing.session_closing import close_session
+from station_billing.session_store import (
     CompleteOutcome,
     OpenOutcome,
     OpenResult,
     SessionStore,
     stored_receipt,
 )
+from station_billing.tariff_in_effect import TariffsInEffect
 from station_protocol import channels
 from station_protocol.channels import RequestChannel
 from station_protocol.messages import (
@@ -74,15 +74,17 @@ OPEN_ERRORS = {
 
 
 @dataclass
-class SessionHandlers:
+class SessionRequests:
+    """The collectors' session open and checkout requests, answered."""
+
     bus: Bus
-    store: SessionStore
+    sessions: SessionStore
     in_effect: TariffsInEffect
     """The tariff new sessions open with (each session keeps its own frozen copy)."""
     samples: SampleStore
-    tariffs: TariffCache
-    debits: Debits
-    meters: MeterWatch
+    compiled: CompiledTariffs
+    settler: DebitSettler
+    meters: MeterFeed
     metrics: BillingMetrics
     clock: Clock
     zone: StationZone
@@ -117,7 +119,7 @@ class SessionHandlers:
         request = delivery.body
         now = self.clock()
         tariff = await asyncio.to_thread(self.in_effect.on, request.pile_id, now)
-        result = await asyncio.to_thread(self.store.open, request, now, tariff)
+        result = await asyncio.to_thread(self.sessions.open, request, now, tariff)
         extra = _ids(request.session_id, request.pile_id, request.card_uid)
         if result.outcome is OpenOutcome.OPENED:
             self.metrics.sessions_opened.inc()
@@ -149,11 +151,11 @@ class SessionHandlers:
             log.warning("card balance unknown: the running cost is not watched", extra=extra)
             return
         if reply.known and reply.balance is not None:
-            await asyncio.to_thread(self.store.set_balance, request.session_id, reply.balance)
+            await asyncio.to_thread(self.sessions.set_balance, request.session_id, reply.balance)
 
     async def on_checkout(self, delivery: Delivery[CheckoutRequest]) -> None:
         request = delivery.body
-        session = await asyncio.to_thread(self.store.get, request.session_id)
+        session = await asyncio.to_thread(self.sessions.get, request.session_id)
         if session is not None and session.status == SessionStatus.ACTIVE.value:
             session = await self._complete(session, request)
         if session is None:
@@ -179,7 +181,7 @@ class SessionHandlers:
                 extra={**_extra(session), "request_pile_id": request.pile_id},
             )
         samples = await asyncio.to_thread(self.samples.of, session.id)
-        compiled = self.tariffs.compiled(session.tariff)
+        compiled = self.compiled.compiled(session.tariff)
         closing = await asyncio.to_thread(
             close_session,
             session,
@@ -190,7 +192,7 @@ class SessionHandlers:
             compiled,
             self.zone,
         )
-        result = await asyncio.to_thread(self.store.complete, closing)
+        result = await asyncio.to_thread(self.sessions.complete, closing)
         self.meters.forget(session.id)
         if result.outcome is CompleteOutcome.COMPLETED:
             self.metrics.sessions_completed.inc()
@@ -206,13 +208,13 @@ class SessionHandlers:
 
     async def _settle_and_reply(self, delivery: Delivery[CheckoutRequest], session_id: str) -> None:
         """Ask for the debit, put the balance on the receipt, make it final, answer."""
-        settlement = await self.debits.settle(session_id)
-        session = await asyncio.to_thread(self.store.get, session_id)
+        settlement = await self.settler.settle(session_id)
+        session = await asyncio.to_thread(self.sessions.get, session_id)
         receipt = stored_receipt(session) if session is not None else None
         if session is None or receipt is None:
             return
         final = with_balance(receipt, settlement.balance if settlement.settled else None)
-        stored = await asyncio.to_thread(self.store.finalize_receipt, session_id, final)
+        stored = await asyncio.to_thread(self.sessions.finalize_receipt, session_id, final)
         await self._reply_receipt(delivery, stored or session)
 
     async def _reply_receipt(
@@ -222,7 +224,7 @@ class SessionHandlers:
         receipt = stored_receipt(session)
         reply = CheckoutReply(session_id=session.id, ok=receipt is not None, receipt=receipt)
         await self._answer(channels.CHECKOUT, delivery, reply)
-        latest = await asyncio.to_thread(self.store.latest_on_pile, session.pile_id)
+        latest = await asyncio.to_thread(self.sessions.latest_on_pile, session.pile_id)
         if latest is not None and latest.id == session.id:
             # Never over a newer session on the same pile: the retained state is the pile's now.
             await self._publish_pile_session(session)

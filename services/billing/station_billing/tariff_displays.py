@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from station_billing.assignments import AssignmentBook, TariffsInEffect
-from station_billing.costing import TariffCache
+from station_billing.compiled_tariffs import CompiledTariffs
 from station_billing.metrics import BillingMetrics
+from station_billing.pile_store import PileStore
 from station_billing.pricing import CompiledTariff
 from station_billing.pricing.localtime import (
     StationZone,
@@ -30,7 +30,7 @@ from station_billing.pricing.localtime import (
     to_us,
     wall_time,
 )
-from station_billing.samples import PileBook
+from station_billing.tariff_in_effect import TariffsInEffect
 from station_protocol import channels
 from station_protocol.ids import Layout
 from station_protocol.messages import TariffDisplay
@@ -114,9 +114,8 @@ def next_band_change(compiled: CompiledTariff, zone: StationZone, now: datetime)
 class TariffDisplays:
     bus: Bus
     in_effect: TariffsInEffect
-    assignments: AssignmentBook
-    piles: PileBook
-    tariffs: TariffCache
+    piles: PileStore
+    compiled: CompiledTariffs
     zone: StationZone
     clock: Callable[[], datetime]
     metrics: BillingMetrics
@@ -143,11 +142,11 @@ class TariffDisplays:
 
     def _displays(self, now: datetime) -> tuple[list[TariffDisplay], datetime | None]:
         """Every pile's display now, and when the next one may change (blocking)."""
-        edges = [edge for edge in self.assignments.edges_after(now) if edge - now < HORIZON]
+        edges = [edge for edge in self.in_effect.edges_after(now) if edge - now < HORIZON]
         displays = []
         for pile_id in self.pile_ids():
             stored = self.in_effect.on(pile_id, now)
-            compiled = self.tariffs.compiled(stored.tariff.model_dump_json())
+            compiled = self.compiled.compiled(stored.tariff.model_dump_json())
             band = next_band_change(compiled, self.zone, now)
             changes = [edge for edge in [*edges, band] if edge is not None]
             displays.append(

@@ -2,13 +2,13 @@
 
 The ledger lives with the cards in verification; billing asks for a session's debit over
 the bus (``DebitRequest``, MQTT v5 request/response). The debit is written as pending in
-the record's own transaction (see :meth:`station_billing.store.SessionStore.complete`), so
-a stored record always has one to settle, and it stays pending until verification answers.
-Checkout asks once at once (the receipt shows the balance after it); a background task asks
-again for every debit still pending, so a debit survives verification being down, the
-broker restarting and billing itself restarting mid-checkout. Verification books a session
-once however often it is asked (idempotent by session id), which is what makes retrying
-safe.
+the record's own transaction (see
+:meth:`station_billing.session_store.SessionStore.complete`), so a stored record always has
+one to settle, and it stays pending until verification answers. Checkout asks once at once
+(the receipt shows the balance after it); a background task asks again for every debit
+still pending, so a debit survives verification being down, the broker restarting and
+billing itself restarting mid-checkout. Verification books a session once however often it
+is asked (idempotent by session id), which is what makes retrying safe.
 """
 
 from __future__ import annotations
@@ -20,83 +20,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, update
-from sqlmodel import Session, col, select
-
+from station_billing.debit_store import DebitStore
 from station_billing.metrics import BillingMetrics
-from station_billing.models import DebitStatus, PendingDebit
+from station_billing.models import DebitStatus
 from station_protocol import channels
 from station_protocol.messages import DebitRequest
 from station_runtime.bus import Bus
 
 log = logging.getLogger("station.billing.debits")
 
-BATCH = 100
 AT_ONCE = 20
-
-
-@dataclass(frozen=True)
-class DebitBook:
-    """The pending debits in billing's database (blocking calls)."""
-
-    engine: Engine
-
-    def get(self, session_id: str) -> PendingDebit | None:
-        with Session(self.engine) as db:
-            return db.get(PendingDebit, session_id)
-
-    def pending(self, limit: int = BATCH) -> list[PendingDebit]:
-        with Session(self.engine) as db:
-            return list(
-                db.exec(
-                    select(PendingDebit)
-                    .where(col(PendingDebit.status) == DebitStatus.PENDING.value)
-                    .order_by(col(PendingDebit.created_at))
-                    .limit(limit)
-                ).all()
-            )
-
-    def all(self) -> list[PendingDebit]:
-        with Session(self.engine) as db:
-            return list(db.exec(select(PendingDebit).order_by(col(PendingDebit.created_at))).all())
-
-    def _set(self, session_id: str, **values: object) -> None:
-        with Session(self.engine) as db:
-            db.exec(
-                update(PendingDebit)
-                .where(
-                    col(PendingDebit.session_id) == session_id,
-                    col(PendingDebit.status) == DebitStatus.PENDING.value,
-                )
-                .values(**values)
-            )
-            db.commit()
-
-    def settled(self, session_id: str, balance: Decimal | None, now: datetime) -> None:
-        self._set(
-            session_id,
-            status=DebitStatus.SETTLED.value,
-            balance_after=balance,
-            updated_at=now,
-            attempts=PendingDebit.attempts + 1,
-        )
-
-    def refused(self, session_id: str, error: str, now: datetime) -> None:
-        self._set(
-            session_id,
-            status=DebitStatus.REFUSED.value,
-            last_error=error,
-            updated_at=now,
-            attempts=PendingDebit.attempts + 1,
-        )
-
-    def failed(self, session_id: str, error: str, now: datetime) -> None:
-        self._set(
-            session_id,
-            last_error=error,
-            updated_at=now,
-            attempts=PendingDebit.attempts + 1,
-        )
 
 
 @dataclass(frozen=True)
@@ -108,16 +41,18 @@ class Settlement:
 
 
 @dataclass(frozen=True)
-class Debits:
+class DebitSettler:
+    """Asks verification over the bus for each record's debit until it is answered."""
+
     bus: Bus
-    book: DebitBook
+    store: DebitStore
     clock: Callable[[], datetime]
     metrics: BillingMetrics
     timeout: float
 
     async def settle(self, session_id: str) -> Settlement:
         """Ask verification once for the session's debit, unless it is settled already."""
-        row = await asyncio.to_thread(self.book.get, session_id)
+        row = await asyncio.to_thread(self.store.get, session_id)
         if row is None or row.status == DebitStatus.REFUSED.value:
             return Settlement(False)
         if row.status == DebitStatus.SETTLED.value:
@@ -133,24 +68,24 @@ class Debits:
             self.metrics.debits.labels("unanswered").inc()
             error = f"no reply on {channels.DEBIT.topic()} within {self.timeout} s"
             log.warning("debit not acknowledged yet, will retry", extra={**extra, "error": error})
-            await asyncio.to_thread(self.book.failed, session_id, error, self.clock())
+            await asyncio.to_thread(self.store.failed, session_id, error, self.clock())
             return Settlement(False)
         self.metrics.debits.labels(reply.result.value).inc()
         if reply.settled:
-            await asyncio.to_thread(self.book.settled, session_id, reply.balance, self.clock())
+            await asyncio.to_thread(self.store.settled, session_id, reply.balance, self.clock())
             log.info(
                 "session debited",
                 extra={**extra, "amount": str(reply.amount), "result": reply.result.value},
             )
             return Settlement(True, reply.balance)
         error = f"{reply.result.value}: {reply.error or ''}".strip()
-        await asyncio.to_thread(self.book.refused, session_id, error, self.clock())
+        await asyncio.to_thread(self.store.refused, session_id, error, self.clock())
         log.error("debit refused by verification", extra={**extra, "error": error})
         return Settlement(False)
 
     async def retry_pending(self) -> int:
         """One round over the pending debits; how many were settled."""
-        pending = await asyncio.to_thread(self.book.pending)
+        pending = await asyncio.to_thread(self.store.pending)
         settled = 0
         for start in range(0, len(pending), AT_ONCE):
             chunk = pending[start : start + AT_ONCE]

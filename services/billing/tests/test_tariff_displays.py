@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from station_billing.displays import next_band_change, price_text
 from station_billing.pricing import compile_tariff, read_tariff
 from station_billing.pricing.localtime import StationZone
+from station_billing.tariff_displays import next_band_change, price_text
 from station_protocol import channels
 from station_protocol.ids import Layout
 from station_protocol.messages import TariffDisplay
