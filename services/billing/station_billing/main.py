@@ -39,10 +39,9 @@ async def assemble(kit: Kit[Settings]) -> BillingState:
     piles = PileStore(engine)
     tariffs = TariffStore(engine)
     assignments = AssignmentStore(engine)
-    in_effect = TariffsInEffect(
-        assignments, tariffs, StoredTariff(default_tariff(settings, clock()), None)
-    )
-    compiled = CompiledTariffs()
+    default = StoredTariff(default_tariff(settings, clock()), None)
+    in_effect = TariffsInEffect(assignments, tariffs, default)
+    compiled = CompiledTariffs(default)
     displays = TariffDisplays(
         bus=bus,
         in_effect=in_effect,

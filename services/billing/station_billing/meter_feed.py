@@ -152,7 +152,7 @@ class MeterFeed:
 
     def _band(self, session: ChargingSession, sample: MeterSample) -> tuple[int, int]:
         """Where the current and power stand among the tariff's limits."""
-        cuts = self.compiled.compiled(session.tariff).cuts
+        cuts = self.compiled.of_session(session).cuts
         current = (
             bisect_right(sorted(cuts.currents), sample.current)
             if sample.current is not None
@@ -186,7 +186,7 @@ class MeterFeed:
         latest = tracked.latest if tracked is not None and tracked.latest is not None else None
         if latest is None:
             latest = samples[-1] if samples else _opening(session)
-        compiled = self.compiled.compiled(session.tariff)
+        compiled = self.compiled.of_session(session)
         energy = max(latest.energy, session.meter_start)
         return await asyncio.to_thread(
             session_cost,

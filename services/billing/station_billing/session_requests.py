@@ -181,7 +181,7 @@ class SessionRequests:
                 extra={**_extra(session), "request_pile_id": request.pile_id},
             )
         samples = await asyncio.to_thread(self.samples.of, session.id)
-        compiled = self.compiled.compiled(session.tariff)
+        compiled = self.compiled.of_session(session)
         closing = await asyncio.to_thread(
             close_session,
             session,

@@ -146,7 +146,7 @@ class TariffDisplays:
         displays = []
         for pile_id in self.pile_ids():
             stored = self.in_effect.on(pile_id, now)
-            compiled = self.compiled.compiled(stored.tariff.model_dump_json())
+            compiled = self.compiled.of_stored(stored)
             band = next_band_change(compiled, self.zone, now)
             changes = [edge for edge in [*edges, band] if edge is not None]
             displays.append(
