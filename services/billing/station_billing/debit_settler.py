@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from station_billing.cancellation import stop_if_cancelled
 from station_billing.debit_store import DebitStore
 from station_billing.metrics import BillingMetrics
 from station_billing.models import DebitStatus
@@ -101,3 +102,4 @@ class DebitSettler:
                 await self.retry_pending()
             except Exception:
                 log.exception("debit retry round failed")
+            stop_if_cancelled()

@@ -1,16 +1,17 @@
 """The piles' meter readings: timed by billing, kept as samples, and watched against balances.
 
-Each reading the collector forwards (``pile_meter``) is timed with billing's own clock when
-it arrives. It is kept as a sample of its session when something price-relevant changed
-(the pile started or stopped charging, the current or power crossed a limit of the
+Each reading the collector forwards (``channels.PILE_METER``) is timed with billing's own
+clock when it arrives. It is kept as a sample of its session when something price-relevant
+changed (the pile started or stopped charging, the current or power crossed a limit of the
 session's tariff) or when the last sample is ``meter_sample_interval`` old; the samples are
-what the charging periods are built from (:mod:`station_billing.metering`).
+what the charging periods are built from (:mod:`station_billing.metering`, pure).
 
 Every ``running_cost_interval`` the session's running cost is worked out from its samples
 and this reading, by the same function that prices the record at checkout
-(:func:`station_billing.session_cost.session_cost`); when it reaches the card's balance at the
-start, billing asks the pile's collector to stop the charge with ``insufficient_balance``
-(again after ``stop_repeat_interval`` if the session is still charging).
+(:func:`station_billing.session_cost.session_cost`); when it reaches the card's balance at
+the start, billing asks the pile's collector to stop the charge with
+``insufficient_balance`` (again after ``stop_repeat_interval`` if the session is still
+charging).
 
 The subscription is shared (``$share/billing/...``): a reading is work to do once (time it,
 keep it, check the balance), and every replica prices from the database, so no replica

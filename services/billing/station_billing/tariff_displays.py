@@ -1,4 +1,4 @@
-"""The price before charging: a retained tariff display per pile (``pile_tariff``).
+"""The price before charging: a retained tariff display per pile (``channels.PILE_TARIFF``).
 
 When a gun is plugged the collector shows this on the pile, so the driver knows the price
 before swiping. It says the prices in effect on the pile now for a session starting now
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from station_billing.cancellation import stop_if_cancelled
 from station_billing.compiled_tariffs import CompiledTariffs
 from station_billing.metrics import BillingMetrics
 from station_billing.pile_store import PileStore
@@ -183,6 +184,7 @@ class TariffDisplays:
                 log.warning("tariff displays not published: broker unavailable")
             except Exception:
                 log.exception("tariff displays failed")
+            stop_if_cancelled()
             wait = self.max_wait
             if next_change is not None:
                 wait = min(wait, max((next_change - self.clock()).total_seconds(), 0.0) + 0.001)
