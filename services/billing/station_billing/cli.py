@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
+from zoneinfo import ZoneInfo
 
 from station_billing.pricing import (
     CdrError,
@@ -97,7 +98,7 @@ def price_command(
 ) -> int:
     """The ``price`` subcommand; the exit status."""
     try:
-        zone = StationZone.named(tz if tz is not None else _station_zone())
+        zone = StationZone.named(tz) if tz is not None else StationZone(_station_zone())
         tariff = _load_tariff(tariff_path)
         if cdr_path is not None:
             cdr = _load_json(cdr_path)
@@ -113,7 +114,7 @@ def price_command(
     return _price_batch(tariff, zone, cdrs_path, out, err)
 
 
-def _station_zone() -> str:
+def _station_zone() -> ZoneInfo:
     from station_billing.core.config import Settings
 
     return Settings().time_zone

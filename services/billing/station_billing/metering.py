@@ -1,7 +1,7 @@
 """From the pile's meter readings to OCPI charging periods, each with one price.
 
 Billing times every reading with its own clock (a pile's clock is never trusted for money)
-and keeps some as samples (see :mod:`station_billing.meters`). A session is then the
+and keeps some as samples (see :mod:`station_billing.meter_feed`). A session is then the
 readings between its opening reading (``meter_start``, at the session's start) and its
 closing one (``meter_stop`` at checkout, or the latest reading for the running cost).
 

@@ -8,10 +8,11 @@ from enum import StrEnum
 from prometheus_client import CollectorRegistry, Counter
 
 from station_protocol.messages import DebitResult
+from station_runtime.deliveries import Dropped
 
 
 class MessageKind(StrEnum):
-    """The ``kind`` label: which message a dropped one claimed to be."""
+    """The ``kind`` label: which message a dropped one claimed to be (its channel's name)."""
 
     SESSION_OPEN = "session_open"
     CHECKOUT = "checkout"
@@ -88,3 +89,14 @@ class BillingMetrics:
         for outcome in MeterOutcome:
             metrics.meter_readings.labels(outcome.value)
         return metrics
+
+    def count_drop(self, dropped: Dropped) -> None:
+        """A message of billing's own channels the bus could not read, by what it claimed to be.
+
+        The channels' names are the label's values (``session_open``, ``checkout``,
+        ``meter``). Anything else the bus drops (an unreadable reply to billing's own
+        request) is logged by the bus and counted where its caller counts it (an unanswered
+        debit), not here.
+        """
+        if dropped.kind in MessageKind.__members__.values():
+            self.dropped_messages.labels(dropped.kind).inc()

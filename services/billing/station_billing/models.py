@@ -162,7 +162,7 @@ class PendingDebit(SQLModel, table=True):
 
 
 class KnownPile(SQLModel, table=True):
-    """A pile billing has heard of: it gets the tariff display (``pile_tariff``)."""
+    """A pile billing has heard of: it gets the tariff display (``channels.PILE_TARIFF``)."""
 
     __tablename__: ClassVar[str] = "billing_piles"
 

@@ -271,7 +271,7 @@ async def running_billing(settings: Settings, clock: StationClock) -> AsyncItera
     """Billing in this process, lifespan and all, connected and subscribed when it yields."""
     app = create_app(settings, clock=clock)
     async with app.router.lifespan_context(app):
-        await app.state.runtime.bus.wait_connected(10)
+        await app.state.service.bus.wait_connected(10)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://billing") as http:
             yield Billing(app, http, clock)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from station_billing.ocpi_tariffs import Band, tariff_json, time_of_use_tariff
 from station_billing.pricing import (
     CdrError,
     InvalidTariff,
@@ -26,7 +27,6 @@ from station_billing.pricing import (
     totals_json,
 )
 from station_billing.pricing.localtime import StationZone
-from station_billing.tariffs import Band, tariff_json, time_of_use_tariff
 
 D = Decimal
 

@@ -62,6 +62,7 @@ from station_protocol.zigbee import (
 )
 from station_runtime.bus import Bus, BusUnavailable
 from station_runtime.deliveries import Delivery, Dropped
+from station_runtime.tasks import cancel_until_done
 
 log = logging.getLogger("station.collector")
 
@@ -135,18 +136,9 @@ class Collector:
         self._spawn(self.watch.run())
 
     async def close(self) -> None:
-        """Stop breathing and end every round trip under way, however they take it.
-
-        Each task is cancelled again until it is done: on Python 3.11 an ``asyncio.wait_for``
-        (the bus's wait for its connection, before every publish) swallows a cancellation that
-        meets the completion of what it waits for, and the breath loop would beat on, holding
-        the service's shutdown for ever.
-        """
+        """Stop breathing and end every round trip under way, however they take it."""
         self.watch.close()
-        while pending := [task for task in self._tasks if not task.done()]:
-            for task in pending:
-                task.cancel()
-            await asyncio.wait(pending, timeout=0.5)
+        await cancel_until_done(self._tasks)
 
     # -- incoming -------------------------------------------------------------------------
 

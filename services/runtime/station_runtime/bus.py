@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiomqtt
+from paho.mqtt import client as mqtt_client
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -63,6 +64,10 @@ from station_runtime.deliveries import (
 log = logging.getLogger("station.bus")
 M = TypeVar("M")
 R = TypeVar("R")
+CONNECTION_GONE = frozenset({mqtt_client.MQTT_ERR_NO_CONN, mqtt_client.MQTT_ERR_CONN_LOST})
+"""What a publish on a connection that died unnoticed fails with."""
+RETRY_PUBLISH = 0.05
+"""Seconds between tries of such a publish, while the bus reconnects."""
 PENDING_CALLS_WARNING = 500
 """aiomqtt logs a warning above this many publishes waiting for their acknowledgement."""
 JITTER = (0.5, 1.5)
@@ -399,7 +404,10 @@ class Bus:
 
     async def wait_connected(self, timeout: float) -> None:
         try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that meets the event being set (see station_runtime.tasks).
+            async with asyncio.timeout(timeout):
+                await self._connected.wait()
         except TimeoutError as exc:
             raise BusUnavailable(f"no broker connection after {timeout} s") from exc
 
@@ -413,18 +421,35 @@ class Bus:
         wait: float = 5.0,
         properties: Properties | None = None,
     ) -> None:
-        """Publish, waiting up to ``wait`` seconds for a broker connection."""
-        await self.wait_connected(wait)
-        client = self._client
-        if client is None:
-            # The connection dropped between the wait and now: the same as no connection.
-            raise BusUnavailable("broker connection lost")
-        try:
-            await client.publish(
-                topic, _encode(payload), qos=qos, retain=retain, properties=properties
-            )
-        except aiomqtt.MqttError as exc:
-            raise BusUnavailable(str(exc)) from exc
+        """Publish, waiting up to ``wait`` seconds for a broker connection.
+
+        A connection can die before the bus has noticed (the broker restarting): a publish
+        that finds it dead waits, within the same ``wait``, for the bus to reconnect.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            await self.wait_connected(max(deadline - loop.time(), 0.0))
+            client = self._client
+            if client is None:
+                # The connection dropped between the wait and now: the same as no connection.
+                raise BusUnavailable("broker connection lost")
+            try:
+                await client.publish(
+                    topic, _encode(payload), qos=qos, retain=retain, properties=properties
+                )
+                return
+            except aiomqtt.MqttError as exc:
+                if not self._gone(client, exc) or loop.time() >= deadline:
+                    raise BusUnavailable(str(exc)) from exc
+                # At least once, as QoS 1 is: it may have arrived before its ack was lost.
+                await asyncio.sleep(RETRY_PUBLISH)
+
+    def _gone(self, client: aiomqtt.Client, error: aiomqtt.MqttError) -> bool:
+        """The publish failed because its connection died (replaced since, or refused)."""
+        replaced = self._client is not client
+        refused = isinstance(error, aiomqtt.MqttCodeError) and error.rc in CONNECTION_GONE
+        return replaced or refused
 
     async def request(self, topic: str, payload: Payload, *, timeout: float = 5.0) -> bytes:
         """MQTT v5 request/response: publish with our reply topic and wait for the answer."""
@@ -436,7 +461,8 @@ class Bus:
         self._pending[correlation] = future
         try:
             await self.publish(topic, payload, qos=1, wait=timeout, properties=properties)
-            return await asyncio.wait_for(future, timeout)
+            async with asyncio.timeout(timeout):
+                return await future
         except TimeoutError as exc:
             raise RequestTimeout(f"no reply on {topic} within {timeout} s") from exc
         finally:
@@ -514,9 +540,12 @@ class Bus:
         await client.subscribe(self.reply_topic, qos=1)
         for route in self._routes:
             await client.subscribe(route.topic_filter, qos=route.qos)
+        # The status goes out before anyone is told the bus is connected: a publish of theirs
+        # must not find this one still waiting for its acknowledgement on a connection that
+        # died meanwhile, which would hold up the loop that notices the death.
+        await self._publish_status(OnlineState.ONLINE)
         self._connected.set()
         self._set_connected(1)
-        await self._publish_status(OnlineState.ONLINE)
         log.info("connected to the broker", extra={"broker": str(self.options.broker)})
         for hook in self._on_connect_hooks:
             task = asyncio.create_task(hook())

@@ -13,8 +13,6 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from station_runtime.bus import Bus
-
 Check = Callable[[], Awaitable[bool]]
 
 
@@ -54,22 +52,3 @@ def health_router(
         return Response(generate_latest(current), media_type=CONTENT_TYPE_LATEST)
 
     return router
-
-
-def bus_health_router(
-    bus: Callable[[], Bus | None],
-    registry: CollectorRegistry,
-    checks: Mapping[str, Check] | None = None,
-) -> APIRouter:
-    """Transitional, for services not yet built by :mod:`station_runtime.service`."""
-
-    def current() -> Mapping[str, Check]:
-        running = bus()
-        connected = running is not None and running.connected
-
-        async def broker() -> bool:
-            return connected
-
-        return {"broker": broker, **(checks or {})}
-
-    return health_router(current, lambda: registry)

@@ -39,6 +39,7 @@ from station_runtime.clock import Clock, utc_now
 from station_runtime.deliveries import DropSink
 from station_runtime.health import Check, health_router
 from station_runtime.migrations import make_engine, migrate, ping
+from station_runtime.tasks import cancel_until_done
 
 log = logging.getLogger("station.service")
 
@@ -190,9 +191,7 @@ async def _started(kit: Kit[Any]) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_until_done(tasks)
         for close in reversed(kit._closes):
             try:
                 await close()

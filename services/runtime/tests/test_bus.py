@@ -165,3 +165,26 @@ def test_broker_address_rejects_other_schemes() -> None:
     assert BrokerAddress.parse("localhost") == BrokerAddress("localhost", 1883)
     with pytest.raises(ValueError, match="mqtt://"):
         BrokerAddress.parse("http://x:1")
+
+
+async def test_a_publish_right_after_a_broker_restart_waits_for_the_reconnection(
+    own_mosquitto: Mosquitto,
+) -> None:
+    """The connection died and the bus has not noticed yet: the publish goes out once the
+    bus is back, within its wait, instead of failing."""
+    bus = Bus(options(own_mosquitto, "eager"))
+    seen: list[bytes] = []
+
+    @bus.route("test/eager")
+    async def handle(message: Incoming) -> None:
+        seen.append(message.payload)
+
+    async with bus:
+        await bus.wait_connected(5)
+        own_mosquitto.restart()
+        await bus.publish("test/eager", b"right away", wait=15)
+        for _ in range(200):
+            if seen:
+                break
+            await asyncio.sleep(0.02)
+    assert seen == [b"right away"]

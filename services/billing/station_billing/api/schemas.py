@@ -9,9 +9,10 @@ from typing import Annotated, Any, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer, model_validator
 
-from station_billing.assignments import Resolution
 from station_billing.models import ChargingSession, PendingDebit, TariffAssignment
-from station_billing.tariffs import StoredTariff, tariff_json
+from station_billing.ocpi_tariffs import tariff_json
+from station_billing.tariff_in_effect import Resolution
+from station_billing.tariff_store import StoredTariff
 from station_protocol.ids import ChargerId, PileId
 from station_protocol.messages import SessionStatus, StopReason
 from station_protocol.ocpi import Price

@@ -1,22 +1,25 @@
-"""Billing settings (``STATION_BILLING_*`` environment variables)."""
+"""Billing settings (``STATION_BILLING_*`` environment variables), parsed once into typed values."""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
-from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, StringConstraints, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from station_protocol.ids import Layout
-from station_runtime.settings import ServiceSettings
+from station_runtime.settings import (
+    DatabaseSettings,
+    ServiceSettings,
+    StationLayout,
+    TimeZone,
+)
 
 SERVICE = "billing"
 
 
-class Settings(ServiceSettings):
+class Settings(ServiceSettings, DatabaseSettings):
     """How this station bills.
 
     ``price_per_kwh`` is the price the driver pays per kWh. With ``vat_percent`` unset
@@ -28,9 +31,6 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="STATION_BILLING_", frozen=True, extra="ignore")
 
     port: int = Field(default=8102, ge=0, le=65535)
-    data_dir: Path = Path(".station")
-    database_url: str = ""
-    """Default ``sqlite:///<data_dir>/billing.db``; a ``postgresql://`` URL works too."""
     station_id: str = "station-1"
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
     default_tariff_id: Annotated[str, StringConstraints(min_length=1, max_length=36)] = "default"
@@ -38,9 +38,9 @@ class Settings(ServiceSettings):
     vat_percent: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
     operator_stop_wait: float = Field(default=15.0, ge=0)
     """Seconds ``POST /sessions/{id}/stop`` waits for the collector's checkout before 202."""
-    time_zone: str = "Asia/Shanghai"
+    time_zone: TimeZone = ZoneInfo("Asia/Shanghai")
     """IANA zone in which tariff restrictions (time bands, days) are evaluated."""
-    layout: str | None = None
+    layout: StationLayout | None = None
     """``NxM``: the station's piles, which get the tariff display before anyone charges.
 
     Piles billing hears of (a session, a meter reading) get one too, layout or not.
@@ -64,22 +64,8 @@ class Settings(ServiceSettings):
     display_max_wait: float = Field(default=300.0, gt=0)
     """The tariff displays are published again at least this often (seconds)."""
 
-    @field_validator("layout")
+    @field_validator("layout", mode="before")
     @classmethod
-    def _layout(cls, value: str | None) -> str | None:
-        if value:
-            Layout.parse(value)
-        return value or None
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA time zone {value!r}") from exc
-        return value
-
-    @property
-    def sqlalchemy_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir / f'{SERVICE}.db'}"
+    def _no_layout(cls, value: Any) -> Any:
+        # ``STATION_BILLING_LAYOUT=`` (empty) means no layout, as it always has.
+        return None if value == "" else value

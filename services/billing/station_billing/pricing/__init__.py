@@ -16,7 +16,7 @@ rule                                                   module
 7 VAT per component                                    :mod:`.money`
 8 min_price / max_price                                :mod:`.engine`
 9 money: Decimal, one half-up rounding at the end      :mod:`.money`, :mod:`.engine`
-10 Chinese time of use: one ENERGY price per band      :mod:`station_billing.tariffs`
+10 Chinese time of use: one ENERGY price per band      :mod:`station_billing.ocpi_tariffs`
 =====================================================  ======================
 
 Building periods from meter readings (rule 2's "a new period at every instant where the

@@ -2,7 +2,7 @@
 
 An assignment puts a tariff on the station, a charger or a pile, with an optional validity
 window; on a pile the most specific one valid at the moment wins (see
-:mod:`station_billing.assignments`). Assignments only decide what sessions opening later
+:mod:`station_billing.tariff_in_effect`). Assignments only decide what sessions opening later
 freeze; a session that already started keeps its tariff.
 """
 
@@ -14,31 +14,20 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import AwareDatetime
 
-from station_billing.api.deps import (
-    AssignmentsDep,
-    ClockDep,
-    DisplaysDep,
-    InEffectDep,
-    TariffsDep,
-)
+from station_billing.api.deps import StateDep
 from station_billing.api.routes.tariffs import refused
 from station_billing.api.schemas import AssignmentIn, AssignmentOut, TariffInEffectOut
 from station_billing.models import AssignmentScope, TariffAssignment
 from station_billing.pricing import Problem
 from station_protocol.ids import PILE_PATTERN
+from station_runtime.deps import ClockDep
 
 router = APIRouter(tags=["tariff assignments"])
 
 
-@router.post("/api/v1/tariff-assignments", status_code=status.HTTP_201_CREATED)
-def assign_tariff(
-    body: AssignmentIn,
-    book: AssignmentsDep,
-    tariffs: TariffsDep,
-    clock: ClockDep,
-    displays: DisplaysDep,
-) -> AssignmentOut:
-    if tariffs.latest(body.tariff_id) is None:
+@router.post("/tariff-assignments", status_code=status.HTTP_201_CREATED)
+def assign_tariff(body: AssignmentIn, state: StateDep, clock: ClockDep) -> AssignmentOut:
+    if state.tariffs.latest(body.tariff_id) is None:
         raise refused([Problem(("tariff_id",), f"no tariff {body.tariff_id!r}: PUT it first")])
     if body.pile_id is not None:
         scope, target = AssignmentScope.PILE, body.pile_id
@@ -46,7 +35,7 @@ def assign_tariff(
         scope, target = AssignmentScope.CHARGER, body.charger_id
     else:
         scope, target = AssignmentScope.STATION, ""
-    row = book.add(
+    row = state.assignments.add(
         TariffAssignment(
             tariff_id=body.tariff_id,
             scope=scope.value,
@@ -56,30 +45,30 @@ def assign_tariff(
             created_at=clock(),
         )
     )
-    displays.poke()
+    state.displays.poke()
     return AssignmentOut.of(row)
 
 
-@router.get("/api/v1/tariff-assignments")
-def list_assignments(book: AssignmentsDep) -> list[AssignmentOut]:
-    return [AssignmentOut.of(row) for row in book.all()]
+@router.get("/tariff-assignments")
+def list_assignments(state: StateDep) -> list[AssignmentOut]:
+    return [AssignmentOut.of(row) for row in state.assignments.all()]
 
 
-@router.delete("/api/v1/tariff-assignments/{assignment_id}", status_code=status.HTTP_204_NO_CONTENT)
-def remove_assignment(assignment_id: int, book: AssignmentsDep, displays: DisplaysDep) -> None:
+@router.delete("/tariff-assignments/{assignment_id}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_assignment(assignment_id: int, state: StateDep) -> None:
     """Sessions that opened under it keep their tariff; new ones fall back to the next one."""
-    if not book.remove(assignment_id):
+    if not state.assignments.remove(assignment_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no assignment {assignment_id}")
-    displays.poke()
+    state.displays.poke()
 
 
-@router.get("/api/v1/piles/{pile_id}/tariff")
+@router.get("/piles/{pile_id}/tariff")
 def tariff_on_pile(
     pile_id: Annotated[str, Path(pattern=PILE_PATTERN)],
-    in_effect: InEffectDep,
+    state: StateDep,
     clock: ClockDep,
     at: Annotated[AwareDatetime | None, Query()] = None,
 ) -> TariffInEffectOut:
     """The tariff a session opening on the pile now (or ``?at=``) would freeze."""
     moment: datetime = at or clock()
-    return TariffInEffectOut.of(pile_id, moment, in_effect.resolution(pile_id, moment))
+    return TariffInEffectOut.of(pile_id, moment, state.in_effect.resolution(pile_id, moment))

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from station_billing.api.deps import DebitsDep
+from station_billing.api.deps import StateDep
 from station_billing.api.schemas import DebitOut
 from station_billing.models import DebitStatus
 
-router = APIRouter(prefix="/api/v1/debits", tags=["debits"])
+router = APIRouter(prefix="/debits", tags=["debits"])
 
 
 @router.get("")
-def list_debits(book: DebitsDep, status: DebitStatus | None = None) -> list[DebitOut]:
+def list_debits(state: StateDep, status: DebitStatus | None = None) -> list[DebitOut]:
     """Oldest first."""
-    rows = book.all()
+    rows = state.debits.all()
     return [DebitOut.of(row) for row in rows if status is None or row.status == status.value]

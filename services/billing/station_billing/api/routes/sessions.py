@@ -12,22 +12,23 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from station_billing.api.deps import BusDep, MetersDep, SettingsDep, StoreDep
+from station_billing.api.deps import StateDep
 from station_billing.api.schemas import SessionView
-from station_billing.store import SessionFilter, stored_receipt
+from station_billing.session_store import SessionFilter, stored_receipt
 from station_protocol import channels
 from station_protocol.ids import charger_of
 from station_protocol.messages import Receipt, SessionStatus, StopReason, StopRequest
 from station_runtime.bus import BusUnavailable
+from station_runtime.deps import BusDep
 
 STOP_POLL = 0.1
 
-router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
+router = APIRouter(prefix="/sessions", tags=["sessions"])
 
 
 @router.get("")
 def list_sessions(
-    store: StoreDep,
+    state: StateDep,
     pile_id: Annotated[str | None, Query(max_length=16)] = None,
     card_uid: Annotated[str | None, Query(max_length=64)] = None,
     status: SessionStatus | None = None,
@@ -35,21 +36,21 @@ def list_sessions(
 ) -> list[SessionView]:
     """Newest first."""
     query = SessionFilter(pile_id=pile_id, card_uid=card_uid, status=status, limit=limit)
-    return [SessionView.of(session) for session in store.find(query)]
+    return [SessionView.of(session) for session in state.sessions.find(query)]
 
 
 @router.get("/{session_id}")
-def get_session(store: StoreDep, session_id: str) -> SessionView:
-    session = store.get(session_id)
+def get_session(state: StateDep, session_id: str) -> SessionView:
+    session = state.sessions.get(session_id)
     if session is None:
         raise HTTPException(status_code=404, detail=f"no session {session_id}")
     return SessionView.of(session)
 
 
 @router.get("/{session_id}/receipt")
-def get_receipt(store: StoreDep, session_id: str) -> Receipt:
+def get_receipt(state: StateDep, session_id: str) -> Receipt:
     """404 until the session is completed: a receipt exists only with its charging record."""
-    session = store.get(session_id)
+    session = state.sessions.get(session_id)
     if session is None:
         raise HTTPException(status_code=404, detail=f"no session {session_id}")
     receipt = stored_receipt(session)
@@ -59,14 +60,14 @@ def get_receipt(store: StoreDep, session_id: str) -> Receipt:
 
 
 @router.get("/{session_id}/cdr")
-async def get_cdr(store: StoreDep, meters: MetersDep, session_id: str) -> dict[str, Any]:
+async def get_cdr(state: StateDep, session_id: str) -> dict[str, Any]:
     """The session as a priced OCPI CDR: its charging periods, totals and frozen tariff.
 
     For a completed session, the record as stored; while it charges, the running cost to
     the latest reading (``"status": "active"``), from the same function. Feed it with its
     ``tariffs[0]`` to ``station-billing price`` to check a bill offline.
     """
-    session = await asyncio.to_thread(store.get, session_id)
+    session = await asyncio.to_thread(state.sessions.get, session_id)
     if session is None:
         raise HTTPException(status_code=404, detail=f"no session {session_id}")
     if session.status != SessionStatus.ACTIVE:
@@ -76,13 +77,13 @@ async def get_cdr(store: StoreDep, meters: MetersDep, session_id: str) -> dict[s
             )
         cdr: dict[str, Any] = json.loads(session.cdr)
         return {**cdr, "status": session.status}
-    running = await meters.running(session)
+    running = await state.meters.running(session)
     return {**running.cdr, "status": session.status}
 
 
 @router.post("/{session_id}/stop", responses={202: {"model": SessionView}})
 async def stop_session(
-    store: StoreDep, bus: BusDep, settings: SettingsDep, session_id: str, response: Response
+    state: StateDep, bus: BusDep, session_id: str, response: Response
 ) -> SessionView:
     """Operator stop (lost card, broken reader): the collector stops the pile and checks out.
 
@@ -91,7 +92,7 @@ async def stop_session(
     collector has not checked it out within ``operator_stop_wait`` seconds (it goes on).
     A session already completed is returned as it is: stopping twice bills once.
     """
-    session = await asyncio.to_thread(store.get, session_id)
+    session = await asyncio.to_thread(state.sessions.get, session_id)
     if session is None:
         raise HTTPException(status_code=404, detail=f"no session {session_id}")
     if session.status != SessionStatus.ACTIVE:
@@ -100,16 +101,14 @@ async def stop_session(
         session_id=session_id, pile_id=session.pile_id, reason=StopReason.OPERATOR
     )
     try:
-        await bus.publish(
-            channels.COLLECTOR_STOP.topic(charger=charger_of(session.pile_id)), request
-        )
+        await bus.send(channels.COLLECTOR_STOP, request, charger=charger_of(session.pile_id))
     except BusUnavailable as exc:
         raise HTTPException(status_code=503, detail="station broker unavailable") from exc
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + settings.operator_stop_wait
+    deadline = loop.time() + state.settings.operator_stop_wait
     while loop.time() < deadline:
         await asyncio.sleep(STOP_POLL)
-        session = await asyncio.to_thread(store.get, session_id)
+        session = await asyncio.to_thread(state.sessions.get, session_id)
         if session is not None and session.status != SessionStatus.ACTIVE:
             return SessionView.of(session)
     assert session is not None

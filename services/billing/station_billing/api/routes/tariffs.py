@@ -17,12 +17,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 
-from station_billing.api.deps import ClockDep, DisplaysDep, SettingsDep, TariffsDep
+from station_billing.api.deps import StateDep
 from station_billing.api.schemas import TariffOut
 from station_billing.pricing import InvalidTariff, Problem, compile_tariff, read_tariff
-from station_billing.tariffs import StoredTariff
+from station_billing.tariff_store import StoredTariff
+from station_runtime.deps import ClockDep
 
-router = APIRouter(prefix="/api/v1/tariffs", tags=["tariffs"])
+router = APIRouter(prefix="/tariffs", tags=["tariffs"])
 
 TariffId = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[\x21-\x7e]+$")]
 
@@ -57,10 +58,8 @@ async def put_tariff(
     tariff_id: TariffId,
     request: Request,
     response: Response,
-    book: TariffsDep,
-    settings: SettingsDep,
+    state: StateDep,
     clock: ClockDep,
-    displays: DisplaysDep,
 ) -> TariffOut:
     data = await _body(request)
     if data.setdefault("id", tariff_id) != tariff_id:
@@ -74,32 +73,32 @@ async def put_tariff(
         raise refused(exc.problems) from None
     except ValueError as exc:
         raise refused([Problem(("elements",), str(exc))]) from None
-    if tariff.currency != settings.currency:
-        raise refused(
-            [Problem(("currency",), f"must be the station's currency ({settings.currency})")]
-        )
-    stored, created = await asyncio.to_thread(book.put, tariff, now)
+    currency = state.settings.currency
+    if tariff.currency != currency:
+        raise refused([Problem(("currency",), f"must be the station's currency ({currency})")])
+    stored, created = await asyncio.to_thread(state.tariffs.put, tariff, now)
     if not created:
         response.status_code = status.HTTP_200_OK
-    displays.poke()
+    state.displays.poke()
     return TariffOut.of(stored)
 
 
 @router.get("")
-def list_tariffs(book: TariffsDep) -> list[TariffOut]:
+def list_tariffs(state: StateDep) -> list[TariffOut]:
     """The latest version of every tariff, by id."""
-    return [TariffOut.of(stored) for stored in book.all_latest()]
+    return [TariffOut.of(stored) for stored in state.tariffs.all_latest()]
 
 
 @router.get("/{tariff_id}")
 def get_tariff(
     tariff_id: TariffId,
-    book: TariffsDep,
+    state: StateDep,
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> TariffOut:
     """The latest version, or ``?version=N``."""
+    store = state.tariffs
     stored: StoredTariff | None = (
-        book.latest(tariff_id) if version is None else book.version(tariff_id, version)
+        store.latest(tariff_id) if version is None else store.version(tariff_id, version)
     )
     if stored is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no tariff {tariff_id}")
@@ -107,8 +106,8 @@ def get_tariff(
 
 
 @router.get("/{tariff_id}/versions")
-def tariff_versions(tariff_id: TariffId, book: TariffsDep) -> list[TariffOut]:
-    versions = book.versions(tariff_id)
+def tariff_versions(tariff_id: TariffId, state: StateDep) -> list[TariffOut]:
+    versions = state.tariffs.versions(tariff_id)
     if not versions:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no tariff {tariff_id}")
     return [TariffOut.of(stored) for stored in versions]

@@ -1,16 +1,17 @@
-"""Meter samples and known piles in billing's database (blocking calls, run in a thread)."""
+"""The meter samples kept for each session, in billing's database.
+
+Blocking calls: the bus handlers run them in a worker thread.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from station_billing.metering import MeterSample
-from station_billing.models import KnownPile, MeterSampleRow
+from station_billing.models import MeterSampleRow
 
 
 @dataclass(frozen=True)
@@ -48,23 +49,3 @@ class SampleStore:
             )
             for row in rows
         ]
-
-
-@dataclass(frozen=True)
-class PileBook:
-    """Piles billing has heard of (opens, readings), so their displays get the tariff."""
-
-    engine: Engine
-
-    def remember(self, pile_id: str, now: datetime) -> None:
-        try:
-            with Session(self.engine) as db:
-                if db.get(KnownPile, pile_id) is None:
-                    db.add(KnownPile(pile_id=pile_id, first_seen=now))
-                    db.commit()
-        except IntegrityError:
-            pass  # another replica remembered it at the same moment
-
-    def all(self) -> list[str]:
-        with Session(self.engine) as db:
-            return list(db.exec(select(KnownPile.pile_id)).all())

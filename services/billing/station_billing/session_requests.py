@@ -9,6 +9,11 @@ A checkout that completes a session asks verification for the debit before it re
 the receipt can say the balance after it; that round trip runs in a task of its own (a bus
 handler never awaits a reply itself: the replies are read by the same loop). A checkout of
 a session whose receipt is final is answered at once, in order, with the stored receipt.
+
+Requests arrive decoded by their channel (the bus drops and counts what cannot be read).
+Billing answers them itself (:meth:`SessionRequests._answer`) rather than by returning the
+reply to the bus: the pile's retained session must follow the answer, and a checkout's
+answer may wait for the debit in a task of its own.
 """
 
 from __future__ import annotations
@@ -19,31 +24,27 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
-
-from station_billing.assignments import TariffsInEffect
-from station_billing.checkout import close_session
-from station_billing.core.clock import Clock
+from station_billing.compiled_tariffs import CompiledTariffs
 from station_billing.core.config import Settings
-from station_billing.costing import TariffCache
-from station_billing.debits import Debits
-from station_billing.meters import MeterWatch
-from station_billing.metrics import BillingMetrics, MessageKind
+from station_billing.debit_settler import DebitSettler
+from station_billing.meter_feed import MeterFeed
+from station_billing.metrics import BillingMetrics
 from station_billing.models import ChargingSession
 from station_billing.pricing.localtime import StationZone
 from station_billing.receipts import with_balance
-from station_billing.samples import SampleStore
-from station_billing.store import (
+from station_billing.sample_store import SampleStore
+from station_billing.session_closing import close_session
+from station_billing.session_store import (
     CompleteOutcome,
     OpenOutcome,
     OpenResult,
     SessionStore,
     stored_receipt,
 )
+from station_billing.tariff_in_effect import TariffsInEffect
 from station_protocol import channels
-from station_protocol.channels import shared
+from station_protocol.channels import RequestChannel
 from station_protocol.messages import (
-    BalanceReply,
     BalanceRequest,
     CheckoutReply,
     CheckoutRequest,
@@ -53,12 +54,14 @@ from station_protocol.messages import (
     SessionStatus,
     StopReason,
 )
-from station_runtime.bus import Bus, BusUnavailable, RequestTimeout
-from station_runtime.deliveries import Incoming
+from station_runtime.bus import Bus
+from station_runtime.clock import Clock
+from station_runtime.deliveries import Delivery
 
 log = logging.getLogger("station.billing.handlers")
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M")
+R = TypeVar("R")
 
 SHARE_GROUP = "billing"
 UNKNOWN_SESSION = "unknown session"
@@ -71,15 +74,17 @@ OPEN_ERRORS = {
 
 
 @dataclass
-class SessionHandlers:
+class SessionRequests:
+    """The collectors' session open and checkout requests, answered."""
+
     bus: Bus
-    store: SessionStore
+    sessions: SessionStore
     in_effect: TariffsInEffect
     """The tariff new sessions open with (each session keeps its own frozen copy)."""
     samples: SampleStore
-    tariffs: TariffCache
-    debits: Debits
-    meters: MeterWatch
+    compiled: CompiledTariffs
+    settler: DebitSettler
+    meters: MeterFeed
     metrics: BillingMetrics
     clock: Clock
     zone: StationZone
@@ -87,8 +92,8 @@ class SessionHandlers:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def register(self) -> None:
-        self.bus.add_route(shared(SHARE_GROUP, channels.SESSION_OPEN.topic()), self.on_session_open)
-        self.bus.add_route(shared(SHARE_GROUP, channels.CHECKOUT.topic()), self.on_checkout)
+        self.bus.serve(channels.SESSION_OPEN, self.on_session_open, share=SHARE_GROUP)
+        self.bus.serve(channels.CHECKOUT, self.on_checkout, share=SHARE_GROUP)
 
     async def close(self) -> None:
         """Cancel the round trips still running (the service is stopping)."""
@@ -106,13 +111,15 @@ class SessionHandlers:
         if not task.cancelled() and task.exception() is not None:
             log.error("billing task failed", exc_info=task.exception())
 
-    async def on_session_open(self, message: Incoming) -> None:
-        request = self._read(SessionOpenRequest, message, MessageKind.SESSION_OPEN)
-        if request is None:
-            return
+    async def _answer(self, channel: RequestChannel[M, R], request: Delivery[M], reply: R) -> None:
+        """Answer ``request`` on its response topic, encoded by its channel."""
+        await self.bus.reply(request.incoming, channel.encode_reply(reply))
+
+    async def on_session_open(self, delivery: Delivery[SessionOpenRequest]) -> None:
+        request = delivery.body
         now = self.clock()
         tariff = await asyncio.to_thread(self.in_effect.on, request.pile_id, now)
-        result = await asyncio.to_thread(self.store.open, request, now, tariff)
+        result = await asyncio.to_thread(self.sessions.open, request, now, tariff)
         extra = _ids(request.session_id, request.pile_id, request.card_uid)
         if result.outcome is OpenOutcome.OPENED:
             self.metrics.sessions_opened.inc()
@@ -129,7 +136,7 @@ class SessionHandlers:
                 self._spawn(self._learn_balance(request))
         elif result.outcome is not OpenOutcome.ALREADY_OPEN:
             log.warning("session not opened", extra={**extra, "reason": result.outcome.value})
-        await self.bus.reply(message, _open_reply(request, result))
+        await self._answer(channels.SESSION_OPEN, delivery, _open_reply(request, result))
         if result.outcome in (OpenOutcome.OPENED, OpenOutcome.ALREADY_OPEN):
             # Published again on a redelivery too: the first publish may have been lost.
             await self._publish_pile_session(result.session)
@@ -139,25 +146,16 @@ class SessionHandlers:
         """The open did not carry the card's balance: ask verification for it."""
         ask = BalanceRequest(card_uid=request.card_uid, session_id=request.session_id)
         extra = _ids(request.session_id, request.pile_id, request.card_uid)
-        try:
-            answer = await self.bus.request(
-                channels.BALANCE.topic(), ask, timeout=self.settings.balance_timeout
-            )
-            reply = BalanceReply.model_validate_json(answer)
-        except (RequestTimeout, BusUnavailable, ValidationError) as exc:
-            log.warning(
-                "card balance unknown: the running cost is not watched",
-                extra={**extra, "error": str(exc)},
-            )
+        reply = await self.bus.ask(channels.BALANCE, ask, timeout=self.settings.balance_timeout)
+        if reply is None:
+            log.warning("card balance unknown: the running cost is not watched", extra=extra)
             return
         if reply.known and reply.balance is not None:
-            await asyncio.to_thread(self.store.set_balance, request.session_id, reply.balance)
+            await asyncio.to_thread(self.sessions.set_balance, request.session_id, reply.balance)
 
-    async def on_checkout(self, message: Incoming) -> None:
-        request = self._read(CheckoutRequest, message, MessageKind.CHECKOUT)
-        if request is None:
-            return
-        session = await asyncio.to_thread(self.store.get, request.session_id)
+    async def on_checkout(self, delivery: Delivery[CheckoutRequest]) -> None:
+        request = delivery.body
+        session = await asyncio.to_thread(self.sessions.get, request.session_id)
         if session is not None and session.status == SessionStatus.ACTIVE.value:
             session = await self._complete(session, request)
         if session is None:
@@ -166,12 +164,12 @@ class SessionHandlers:
                 extra=_ids(request.session_id, request.pile_id, None),
             )
             reply = CheckoutReply(session_id=request.session_id, ok=False, error=UNKNOWN_SESSION)
-            await self.bus.reply(message, reply)
+            await self._answer(channels.CHECKOUT, delivery, reply)
             return
         if session.receipt_final:
-            await self._reply_receipt(message, session)
+            await self._reply_receipt(delivery, session)
         else:
-            self._spawn(self._settle_and_reply(message, session.id))
+            self._spawn(self._settle_and_reply(delivery, session.id))
 
     async def _complete(
         self, session: ChargingSession, request: CheckoutRequest
@@ -183,7 +181,7 @@ class SessionHandlers:
                 extra={**_extra(session), "request_pile_id": request.pile_id},
             )
         samples = await asyncio.to_thread(self.samples.of, session.id)
-        compiled = self.tariffs.compiled(session.tariff)
+        compiled = self.compiled.of_session(session)
         closing = await asyncio.to_thread(
             close_session,
             session,
@@ -194,7 +192,7 @@ class SessionHandlers:
             compiled,
             self.zone,
         )
-        result = await asyncio.to_thread(self.store.complete, closing)
+        result = await asyncio.to_thread(self.sessions.complete, closing)
         self.meters.forget(session.id)
         if result.outcome is CompleteOutcome.COMPLETED:
             self.metrics.sessions_completed.inc()
@@ -208,51 +206,31 @@ class SessionHandlers:
             )
         return result.session
 
-    async def _settle_and_reply(self, message: Incoming, session_id: str) -> None:
+    async def _settle_and_reply(self, delivery: Delivery[CheckoutRequest], session_id: str) -> None:
         """Ask for the debit, put the balance on the receipt, make it final, answer."""
-        settlement = await self.debits.settle(session_id)
-        session = await asyncio.to_thread(self.store.get, session_id)
+        settlement = await self.settler.settle(session_id)
+        session = await asyncio.to_thread(self.sessions.get, session_id)
         receipt = stored_receipt(session) if session is not None else None
         if session is None or receipt is None:
             return
         final = with_balance(receipt, settlement.balance if settlement.settled else None)
-        stored = await asyncio.to_thread(self.store.finalize_receipt, session_id, final)
-        await self._reply_receipt(message, stored or session)
+        stored = await asyncio.to_thread(self.sessions.finalize_receipt, session_id, final)
+        await self._reply_receipt(delivery, stored or session)
 
-    async def _reply_receipt(self, message: Incoming, session: ChargingSession) -> None:
+    async def _reply_receipt(
+        self, delivery: Delivery[CheckoutRequest], session: ChargingSession
+    ) -> None:
         """Send the stored receipt: the same bytes however often the checkout comes."""
         receipt = stored_receipt(session)
-        await self.bus.reply(
-            message, CheckoutReply(session_id=session.id, ok=receipt is not None, receipt=receipt)
-        )
-        latest = await asyncio.to_thread(self.store.latest_on_pile, session.pile_id)
+        reply = CheckoutReply(session_id=session.id, ok=receipt is not None, receipt=receipt)
+        await self._answer(channels.CHECKOUT, delivery, reply)
+        latest = await asyncio.to_thread(self.sessions.latest_on_pile, session.pile_id)
         if latest is not None and latest.id == session.id:
             # Never over a newer session on the same pile: the retained state is the pile's now.
             await self._publish_pile_session(session)
 
     async def _publish_pile_session(self, session: ChargingSession) -> None:
-        await self.bus.publish(
-            channels.PILE_SESSION.topic(pile=session.pile_id),
-            pile_session(session),
-            qos=1,
-            retain=True,
-        )
-
-    def _read(self, model: type[M], message: Incoming, kind: MessageKind) -> M | None:
-        try:
-            return model.model_validate_json(message.payload)
-        except ValidationError as exc:
-            self.metrics.dropped_messages.labels(kind.value).inc()
-            log.warning(
-                "malformed message dropped",
-                extra={
-                    "topic": message.topic,
-                    "kind": kind.value,
-                    "errors": exc.error_count(),
-                    "error": str(exc.errors(include_url=False, include_input=False)[:3]),
-                },
-            )
-            return None
+        await self.bus.send(channels.PILE_SESSION, pile_session(session), pile=session.pile_id)
 
 
 def pile_session(session: ChargingSession) -> PileSession:

@@ -15,13 +15,13 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Engine, text, update
+from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from station_billing.checkout import Closing
 from station_billing.models import ChargingSession, DebitStatus, PendingDebit
-from station_billing.tariffs import StoredTariff
+from station_billing.session_closing import Closing
+from station_billing.tariff_store import StoredTariff
 from station_protocol.messages import Receipt, SessionOpenRequest, SessionStatus
 from station_runtime.outbox import write_outbox_row
 
@@ -70,10 +70,6 @@ class SessionStore:
 
     def _session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
-
-    def ping(self) -> bool:
-        with self.engine.connect() as connection:
-            return connection.execute(text("SELECT 1")).scalar() == 1
 
     def get(self, session_id: str) -> ChargingSession | None:
         with self._session() as db:

@@ -1,4 +1,4 @@
-"""The store on SQLite: money and readings come back exactly, times come back aware."""
+"""The session store on SQLite: money and readings come back exactly, times come back aware."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
-from station_billing.checkout import Closing
-from station_billing.main import MIGRATIONS, VERSION_TABLE
+from station_billing.charging_record import charging_record
+from station_billing.main import SPEC
 from station_billing.receipts import Costs, build_receipt
-from station_billing.records import charging_record
-from station_billing.store import CompleteOutcome, OpenOutcome, SessionStore
-from station_billing.tariffs import StoredTariff
+from station_billing.session_closing import Closing
+from station_billing.session_store import CompleteOutcome, OpenOutcome, SessionStore
+from station_billing.tariff_store import StoredTariff
 from station_protocol.messages import SessionOpenRequest, StopReason
 from station_protocol.ocpi import (
     Price,
@@ -32,7 +32,8 @@ BEIJING = timezone(timedelta(hours=8))
 
 def store_at(path: Path) -> SessionStore:
     engine = make_engine(f"sqlite:///{path}")
-    migrate(engine, MIGRATIONS, VERSION_TABLE)
+    assert SPEC.migrations is not None
+    migrate(engine, SPEC.migrations, SPEC.version_table)
     return SessionStore(engine)
 
 

@@ -1,4 +1,4 @@
-"""The price before charging: a retained tariff display per pile (``pile_tariff``).
+"""The price before charging: a retained tariff display per pile (``channels.PILE_TARIFF``).
 
 When a gun is plugged the collector shows this on the pile, so the driver knows the price
 before swiping. It says the prices in effect on the pile now for a session starting now
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from station_billing.assignments import AssignmentBook, TariffsInEffect
-from station_billing.costing import TariffCache
+from station_billing.compiled_tariffs import CompiledTariffs
 from station_billing.metrics import BillingMetrics
+from station_billing.pile_store import PileStore
 from station_billing.pricing import CompiledTariff
 from station_billing.pricing.localtime import (
     StationZone,
@@ -30,11 +30,12 @@ from station_billing.pricing.localtime import (
     to_us,
     wall_time,
 )
-from station_billing.samples import PileBook
+from station_billing.tariff_in_effect import TariffsInEffect
 from station_protocol import channels
 from station_protocol.ids import Layout
 from station_protocol.messages import TariffDisplay
 from station_runtime.bus import Bus, BusUnavailable
+from station_runtime.tasks import stop_if_cancelled
 
 log = logging.getLogger("station.billing.displays")
 
@@ -114,9 +115,8 @@ def next_band_change(compiled: CompiledTariff, zone: StationZone, now: datetime)
 class TariffDisplays:
     bus: Bus
     in_effect: TariffsInEffect
-    assignments: AssignmentBook
-    piles: PileBook
-    tariffs: TariffCache
+    piles: PileStore
+    compiled: CompiledTariffs
     zone: StationZone
     clock: Callable[[], datetime]
     metrics: BillingMetrics
@@ -143,11 +143,11 @@ class TariffDisplays:
 
     def _displays(self, now: datetime) -> tuple[list[TariffDisplay], datetime | None]:
         """Every pile's display now, and when the next one may change (blocking)."""
-        edges = [edge for edge in self.assignments.edges_after(now) if edge - now < HORIZON]
+        edges = [edge for edge in self.in_effect.edges_after(now) if edge - now < HORIZON]
         displays = []
         for pile_id in self.pile_ids():
             stored = self.in_effect.on(pile_id, now)
-            compiled = self.tariffs.compiled(stored.tariff.model_dump_json())
+            compiled = self.compiled.of_stored(stored)
             band = next_band_change(compiled, self.zone, now)
             changes = [edge for edge in [*edges, band] if edge is not None]
             displays.append(
@@ -166,9 +166,7 @@ class TariffDisplays:
             content = display.model_dump_json(exclude={"published_at"})
             if self._published.get(display.pile_id) == content:
                 continue
-            await self.bus.publish(
-                channels.PILE_TARIFF.topic(pile=display.pile_id), display, qos=1, retain=True
-            )
+            await self.bus.send(channels.PILE_TARIFF, display, pile=display.pile_id)
             self._published[display.pile_id] = content
             self.metrics.tariff_displays.inc()
         return next_change
@@ -186,6 +184,7 @@ class TariffDisplays:
                 log.warning("tariff displays not published: broker unavailable")
             except Exception:
                 log.exception("tariff displays failed")
+            stop_if_cancelled()
             wait = self.max_wait
             if next_change is not None:
                 wait = min(wait, max((next_change - self.clock()).total_seconds(), 0.0) + 0.001)

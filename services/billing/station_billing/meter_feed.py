@@ -1,16 +1,17 @@
 """The piles' meter readings: timed by billing, kept as samples, and watched against balances.
 
-Each reading the collector forwards (``pile_meter``) is timed with billing's own clock when
-it arrives. It is kept as a sample of its session when something price-relevant changed
-(the pile started or stopped charging, the current or power crossed a limit of the
+Each reading the collector forwards (``channels.PILE_METER``) is timed with billing's own
+clock when it arrives. It is kept as a sample of its session when something price-relevant
+changed (the pile started or stopped charging, the current or power crossed a limit of the
 session's tariff) or when the last sample is ``meter_sample_interval`` old; the samples are
-what the charging periods are built from (:mod:`station_billing.metering`).
+what the charging periods are built from (:mod:`station_billing.metering`, pure).
 
 Every ``running_cost_interval`` the session's running cost is worked out from its samples
 and this reading, by the same function that prices the record at checkout
-(:func:`station_billing.costing.session_cost`); when it reaches the card's balance at the
-start, billing asks the pile's collector to stop the charge with ``insufficient_balance``
-(again after ``stop_repeat_interval`` if the session is still charging).
+(:func:`station_billing.session_cost.session_cost`); when it reaches the card's balance at
+the start, billing asks the pile's collector to stop the charge with
+``insufficient_balance`` (again after ``stop_repeat_interval`` if the session is still
+charging).
 
 The subscription is shared (``$share/billing/...``): a reading is work to do once (time it,
 keep it, check the balance), and every replica prices from the database, so no replica
@@ -30,22 +31,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from pydantic import ValidationError
-
+from station_billing.compiled_tariffs import CompiledTariffs
 from station_billing.core.config import Settings
-from station_billing.costing import PricedSession, TariffCache, session_cost
 from station_billing.metering import MeterSample
-from station_billing.metrics import BillingMetrics, MessageKind, MeterOutcome
+from station_billing.metrics import BillingMetrics, MeterOutcome
 from station_billing.models import ChargingSession
+from station_billing.pile_store import PileStore
 from station_billing.pricing.localtime import StationZone
-from station_billing.samples import PileBook, SampleStore
-from station_billing.store import SessionStore
+from station_billing.sample_store import SampleStore
+from station_billing.session_cost import PricedSession, session_cost
+from station_billing.session_store import SessionStore
 from station_protocol import channels
-from station_protocol.channels import shared
 from station_protocol.ids import charger_of
 from station_protocol.messages import MeterReading, SessionStatus, StopReason, StopRequest
 from station_runtime.bus import Bus, BusUnavailable
-from station_runtime.deliveries import Incoming
+from station_runtime.deliveries import Delivery
 
 log = logging.getLogger("station.billing.meters")
 
@@ -75,12 +75,14 @@ def _charging(reading: MeterReading) -> bool | None:
 
 
 @dataclass
-class MeterWatch:
+class MeterFeed:
+    """The bus side of metering: readings in, samples kept, stops asked."""
+
     bus: Bus
-    store: SessionStore
+    sessions: SessionStore
     samples: SampleStore
-    piles: PileBook
-    tariffs: TariffCache
+    piles: PileStore
+    compiled: CompiledTariffs
     zone: StationZone
     clock: Callable[[], datetime]
     metrics: BillingMetrics
@@ -90,7 +92,7 @@ class MeterWatch:
     _piles: set[str] = field(default_factory=set)
 
     def register(self) -> None:
-        self.bus.add_route(shared(SHARE_GROUP, channels.PILE_METER.filter()), self.on_reading)
+        self.bus.subscribe(channels.PILE_METER, self.on_reading, share=SHARE_GROUP)
 
     def forget(self, session_id: str) -> None:
         self._tracked.pop(session_id, None)
@@ -102,16 +104,8 @@ class MeterWatch:
         await asyncio.to_thread(self.piles.remember, pile_id, self.clock())
         self.on_new_pile()
 
-    async def on_reading(self, message: Incoming) -> None:
-        try:
-            reading = MeterReading.model_validate_json(message.payload)
-        except ValidationError as exc:
-            self.metrics.dropped_messages.labels(MessageKind.METER.value).inc()
-            log.warning(
-                "malformed meter reading dropped",
-                extra={"topic": message.topic, "errors": exc.error_count()},
-            )
-            return
+    async def on_reading(self, delivery: Delivery[MeterReading]) -> None:
+        reading = delivery.body
         now = self.clock()
         await self.remember_pile(reading.pile_id)
         session = await asyncio.to_thread(self._session_for, reading)
@@ -142,10 +136,10 @@ class MeterWatch:
 
     def _session_for(self, reading: MeterReading) -> ChargingSession | None:
         if reading.session_id is not None:
-            session = self.store.get(reading.session_id)
+            session = self.sessions.get(reading.session_id)
             if session is not None and session.status == ACTIVE:
                 return session if session.pile_id == reading.pile_id else None
-        return self.store.active_on_pile(reading.pile_id)
+        return self.sessions.active_on_pile(reading.pile_id)
 
     async def _tracked_for(self, session: ChargingSession) -> _Tracked:
         tracked = self._tracked.get(session.id)
@@ -159,7 +153,7 @@ class MeterWatch:
 
     def _band(self, session: ChargingSession, sample: MeterSample) -> tuple[int, int]:
         """Where the current and power stand among the tariff's limits."""
-        cuts = self.tariffs.compiled(session.tariff).cuts
+        cuts = self.compiled.of_session(session).cuts
         current = (
             bisect_right(sorted(cuts.currents), sample.current)
             if sample.current is not None
@@ -193,7 +187,7 @@ class MeterWatch:
         latest = tracked.latest if tracked is not None and tracked.latest is not None else None
         if latest is None:
             latest = samples[-1] if samples else _opening(session)
-        compiled = self.tariffs.compiled(session.tariff)
+        compiled = self.compiled.of_session(session)
         energy = max(latest.energy, session.meter_start)
         return await asyncio.to_thread(
             session_cost,
@@ -210,7 +204,7 @@ class MeterWatch:
         if tracked.checked_at is not None and now - tracked.checked_at < interval:
             return
         tracked.checked_at = now
-        session = await asyncio.to_thread(self.store.get, session_id)
+        session = await asyncio.to_thread(self.sessions.get, session_id)
         if session is None or session.status != ACTIVE or session.balance_at_start is None:
             return
         cost = (await self.running(session)).totals.total_cost.incl_vat
@@ -233,13 +227,13 @@ class MeterWatch:
             session_id=session.id, pile_id=session.pile_id, reason=StopReason.INSUFFICIENT_BALANCE
         )
         try:
-            await self.bus.publish(
-                channels.COLLECTOR_STOP.topic(charger=charger_of(session.pile_id)), request
+            await self.bus.send(
+                channels.COLLECTOR_STOP, request, charger=charger_of(session.pile_id)
             )
         except BusUnavailable:
             log.warning("could not ask for a stop: broker unavailable", extra=extra)
             return
-        await asyncio.to_thread(self.store.stop_requested, session.id, now)
+        await asyncio.to_thread(self.sessions.stop_requested, session.id, now)
         self.metrics.stop_requests.inc()
         log.info("running cost reached the card's balance: stop asked", extra=extra)
 

@@ -2,36 +2,31 @@
 
 One function, :func:`session_cost`, turns a session and its readings into the OCPI CDR
 (charging periods and totals) and its price. Checkout calls it with the closing reading;
-the balance watch and the REST API call it with the latest reading while the session
-charges. Both price the CDR they built through :func:`station_billing.pricing.session_from_cdr`
-exactly as ``station-billing price`` does, so an operator who feeds a record's CDR to the
-CLI gets the record's totals back.
+the meter feed (:mod:`station_billing.meter_feed`) and the REST API call it with the latest
+reading while the session charges. Both price the CDR they built through
+:func:`station_billing.pricing.session_from_cdr` exactly as ``station-billing price`` does,
+so an operator who feeds a record's CDR to the CLI gets the record's totals back.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from station_billing.metering import MeterSample, build_cdr
 from station_billing.models import ChargingSession
+from station_billing.ocpi_tariffs import tariff_json
 from station_billing.pricing import (
     CompiledTariff,
     Totals,
-    compile_tariff,
     price_session,
     session_from_cdr,
     totals_json,
 )
 from station_billing.pricing.localtime import StationZone
-from station_billing.tariffs import tariff_json
-from station_protocol.ocpi import Tariff
-
-CACHE_LIMIT = 256
 
 
 @dataclass(frozen=True)
@@ -39,22 +34,6 @@ class PricedSession:
     cdr: dict[str, Any]
     """The OCPI CDR: periods, totals, and the frozen tariff under ``tariffs``."""
     totals: Totals
-
-
-@dataclass
-class TariffCache:
-    """Frozen tariffs compiled once each (a session's tariff is priced every few seconds)."""
-
-    _compiled: dict[str, CompiledTariff] = field(default_factory=dict)
-
-    def compiled(self, frozen_json: str) -> CompiledTariff:
-        key = hashlib.sha256(frozen_json.encode()).hexdigest()
-        found = self._compiled.get(key)
-        if found is None:
-            if len(self._compiled) >= CACHE_LIMIT:
-                self._compiled.clear()
-            found = self._compiled[key] = compile_tariff(Tariff.model_validate_json(frozen_json))
-        return found
 
 
 def session_cost(

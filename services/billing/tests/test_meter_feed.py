@@ -130,7 +130,7 @@ async def test_without_a_balance_in_the_open_billing_asks_verification(
 
 async def balance_known(billing: Any, session_id: str) -> None:
     """Billing has heard the card's balance from verification (it asks after the open)."""
-    store = billing.app.state.runtime.store
+    store = billing.app.state.service.state.sessions
     for _ in range(250):
         found = await asyncio.to_thread(store.get, session_id)
         if found is not None and found.balance_at_start == Decimal("2.00"):

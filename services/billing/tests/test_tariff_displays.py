@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from station_billing.core.clock import utc_now
-from station_billing.displays import next_band_change, price_text
 from station_billing.pricing import compile_tariff, read_tariff
 from station_billing.pricing.localtime import StationZone
+from station_billing.tariff_displays import next_band_change, price_text
 from station_protocol import channels
+from station_protocol.ids import Layout
 from station_protocol.messages import TariffDisplay
+from station_runtime.clock import utc_now
 
 TIME_OF_USE = {
     "currency": "CNY",
@@ -49,7 +50,7 @@ async def shown_on(heard: Any, pile: str, check: Any, timeout: float = 5.0) -> T
 async def test_every_pile_of_the_layout_shows_the_price_before_anyone_swipes(
     settings: Any, clock: Any, start_billing: Any, listen: Any
 ) -> None:
-    laid_out = settings.model_copy(update={"layout": "1x2"})
+    laid_out = settings.model_copy(update={"layout": Layout.parse("1x2")})
     async with listen(channels.PILE_TARIFF.filter()) as heard, start_billing(laid_out, clock):
         for pile in ("c1-p01", "c1-p02"):
             display = await shown_on(heard, pile, lambda d: d.tariff_id == "default")
@@ -97,7 +98,7 @@ async def test_at_a_band_boundary_the_display_moves_to_the_next_band(
         await collector.reading(pile, None, energy="1")
         await shown_on(heard, pile, lambda d: d.energy_price == Decimal("1.0735"))
         billing.clock.advance(hours=8)  # 22:00 in Shanghai
-        await billing.app.state.runtime.displays.refresh()
+        await billing.app.state.service.state.displays.refresh()
         night = await shown_on(heard, pile, lambda d: d.energy_price == Decimal("0.5085"))
     assert night.valid_until == datetime(2026, 12, 1, 0, 0, tzinfo=UTC)  # 08:00 local
 

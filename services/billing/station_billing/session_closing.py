@@ -1,8 +1,8 @@
 """Closing a session: which meter reading ends it, how much energy it took, what it costs.
 
-Pure decisions, no storage: the handler stores what this returns in one transaction. The
-cost comes from :func:`station_billing.costing.session_cost`, the same function that
-gives the running cost while the session charges.
+Pure decisions, no storage: :mod:`station_billing.session_requests` stores what this returns
+in one transaction. The cost comes from :func:`station_billing.session_cost.session_cost`,
+the same function that gives the running cost while the session charges.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from station_billing.costing import PricedSession, session_cost
+from station_billing.charging_record import charging_record
 from station_billing.metering import MeterSample
 from station_billing.models import ChargingSession
 from station_billing.pricing import CompiledTariff
 from station_billing.pricing.localtime import StationZone
 from station_billing.receipts import Costs, build_receipt
-from station_billing.records import charging_record
+from station_billing.session_cost import PricedSession, session_cost
 from station_protocol.messages import CheckoutRequest, Receipt, StopReason
 from station_protocol.ocpi import Price
 from station_protocol.records import ChargingRecord
