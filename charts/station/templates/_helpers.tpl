@@ -158,7 +158,7 @@ readinessProbe:
   failureThreshold: {{ .Values.probes.readiness.failureThreshold }}
 {{- end -}}
 
-{{/* Environment every Python service shares. Call with (dict "root" $ "prefix" "STATION_X_" "port" 8101). */}}
+{{/* Environment every Python service shares. Call with (dict "root" $ "prefix" "STATION_X_" "port" 8101); "noData" true for a service that keeps no files (the collector). */}}
 {{- define "station.commonEnv" -}}
 {{- $p := .prefix -}}
 - name: {{ $p }}BROKER
@@ -171,8 +171,10 @@ readinessProbe:
   value: "true"
 - name: {{ $p }}LOG_LEVEL
   value: {{ .root.Values.logLevel | quote }}
+{{- if not .noData }}
 - name: {{ $p }}DATA_DIR
   value: /var/lib/station
+{{- end }}
 - name: {{ $p }}BROKER_PASSWORD
   valueFrom:
     secretKeyRef:

@@ -11,7 +11,7 @@ handler never awaits a reply itself: the replies are read by the same loop). A c
 a session whose receipt is final is answered at once, in order, with the stored receipt.
 
 Requests arrive decoded by their channel (the bus drops and counts what cannot be read).
-Billing answers them itself (:meth:`SessionRequests._answer`) rather than by returning the
+Billing answers them itself (``Bus.answer``) rather than by returning the
 reply to the bus: the pile's retained session must follow the answer, and a checkout's
 answer may wait for the debit in a task of its own.
 """
@@ -43,7 +43,6 @@ from station_billing.session_store import (
 )
 from station_billing.tariff_in_effect import TariffsInEffect
 from station_protocol import channels
-from station_protocol.channels import RequestChannel
 from station_protocol.messages import (
     BalanceRequest,
     CheckoutReply,
@@ -57,6 +56,7 @@ from station_protocol.messages import (
 from station_runtime.bus import Bus
 from station_runtime.clock import Clock
 from station_runtime.deliveries import Delivery
+from station_runtime.tasks import cancel_until_done
 
 log = logging.getLogger("station.billing.handlers")
 
@@ -97,9 +97,7 @@ class SessionRequests:
 
     async def close(self) -> None:
         """Cancel the round trips still running (the service is stopping)."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_until_done(self._tasks)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -110,10 +108,6 @@ class SessionRequests:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("billing task failed", exc_info=task.exception())
-
-    async def _answer(self, channel: RequestChannel[M, R], request: Delivery[M], reply: R) -> None:
-        """Answer ``request`` on its response topic, encoded by its channel."""
-        await self.bus.reply(request.incoming, channel.encode_reply(reply))
 
     async def on_session_open(self, delivery: Delivery[SessionOpenRequest]) -> None:
         request = delivery.body
@@ -136,7 +130,7 @@ class SessionRequests:
                 self._spawn(self._learn_balance(request))
         elif result.outcome is not OpenOutcome.ALREADY_OPEN:
             log.warning("session not opened", extra={**extra, "reason": result.outcome.value})
-        await self._answer(channels.SESSION_OPEN, delivery, _open_reply(request, result))
+        await self.bus.answer(channels.SESSION_OPEN, delivery, _open_reply(request, result))
         if result.outcome in (OpenOutcome.OPENED, OpenOutcome.ALREADY_OPEN):
             # Published again on a redelivery too: the first publish may have been lost.
             await self._publish_pile_session(result.session)
@@ -164,7 +158,7 @@ class SessionRequests:
                 extra=_ids(request.session_id, request.pile_id, None),
             )
             reply = CheckoutReply(session_id=request.session_id, ok=False, error=UNKNOWN_SESSION)
-            await self._answer(channels.CHECKOUT, delivery, reply)
+            await self.bus.answer(channels.CHECKOUT, delivery, reply)
             return
         if session.receipt_final:
             await self._reply_receipt(delivery, session)
@@ -223,7 +217,7 @@ class SessionRequests:
         """Send the stored receipt: the same bytes however often the checkout comes."""
         receipt = stored_receipt(session)
         reply = CheckoutReply(session_id=session.id, ok=receipt is not None, receipt=receipt)
-        await self._answer(channels.CHECKOUT, delivery, reply)
+        await self.bus.answer(channels.CHECKOUT, delivery, reply)
         latest = await asyncio.to_thread(self.sessions.latest_on_pile, session.pile_id)
         if latest is not None and latest.id == session.id:
             # Never over a newer session on the same pile: the retained state is the pile's now.

@@ -303,11 +303,17 @@ class Bus:
         async def answer(delivery: Delivery[M]) -> None:
             reply = await handler(delivery)
             if reply is not None:
-                await self.reply(delivery.incoming, channel.encode_reply(reply))
+                await self.answer(channel, delivery, reply)
                 if after_reply is not None:
                     await after_reply(delivery, reply)
 
         self.subscribe(channel, answer, only=only, share=share, lane=lane, kind=kind)
+
+    async def answer(self, channel: RequestChannel[M, R], request: Delivery[M], reply: R) -> None:
+        """Answer ``request`` on its response topic, encoded by its channel: what
+        :meth:`serve` does with a handler's reply, for a handler that must answer before it
+        is done (billing answers a checkout, then publishes the pile's session)."""
+        await self.reply(request.incoming, channel.encode_reply(reply))
 
     async def ask(
         self,

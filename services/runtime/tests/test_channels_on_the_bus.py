@@ -41,8 +41,10 @@ async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
 
 
 async def test_a_handler_gets_models_and_every_bad_message_is_counted(
-    mosquitto: Mosquitto,
+    own_mosquitto: Mosquitto,
 ) -> None:
+    """On a broker of its own: no other test's retained sessions to read."""
+    mosquitto = own_mosquitto
     drops: list[Dropped] = []
     got: list[tuple[str, PileSession]] = []
     cleared: list[str] = []
