@@ -40,6 +40,7 @@ from station_protocol.zigbee import OnlineState
 from station_runtime.bus import Bus, by_topic
 from station_runtime.clock import Clock
 from station_runtime.deliveries import Delivery
+from station_runtime.tasks import cancel_until_done
 
 log = logging.getLogger("station.faults.liveness")
 
@@ -71,14 +72,17 @@ class CollectorLiveness:
     """Chargers that breathed since this process started."""
     _raised: set[str] = field(default_factory=set)
     """Chargers this process said are offline, whether or not the bulletin reached the broker."""
+    _unwritten: dict[str, tuple[CollectorBreath, datetime]] = field(default_factory=dict)
+    """The newest breath of each collector not yet in the database, and when it came."""
+    _writers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _online_at: dict[str, datetime] = field(default_factory=dict)
     """When each collector's status last said ``online``: a new life, to be heard from anew."""
     _listening_since: datetime | None = None
     """When the broker link last came up, plus the allowance for collectors to rejoin."""
 
     def register(self) -> None:
-        # A lane per collector's topic: its breaths are answered without waiting for anyone
-        # else's database write, nor for its own (recorded after the answer has gone).
+        # A lane per collector's topic: its breaths are answered in order, without waiting
+        # for anyone's database write (a breath is recorded off the lane, see _record).
         self.bus.serve(
             channels.COLLECTOR_BREATH,
             self.on_breath,
@@ -111,8 +115,7 @@ class CollectorLiveness:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        for task in self._tasks:
-            task.cancel()
+        await cancel_until_done([*self._tasks, *self._writers.values()])
 
     # ------------------------------------------------------------------ breaths
 
@@ -131,15 +134,32 @@ class CollectorLiveness:
         of the breath, and a bulletin saying the collector is offline goes."""
         breath = delivery.body
         self._arm(breath.charger, self.misses * breath.t1)
-        await asyncio.to_thread(
-            self.store.record_breath, breath.charger, breath.seq, breath.t1, self.clock()
-        )
+        self._record(breath)
         first = breath.charger not in self._heard
         self._heard.add(breath.charger)
         raised = breath.charger in self._raised
         if first or raised or self.board.get(breath.charger, OFFLINE) is not None:
             self._raised.discard(breath.charger)
             await self.announcer.clear_fault(breath.charger, OFFLINE)
+
+    def _record(self, breath: CollectorBreath) -> None:
+        """Keep the breath in the database for the other replicas, off the breath's lane: the
+        next breath is answered without waiting for this write, and under a slow database
+        only the newest breath of each collector waits to be written."""
+        self._unwritten[breath.charger] = (breath, self.clock())
+        if breath.charger not in self._writers:
+            task = asyncio.create_task(self._write(breath.charger), name="breath-writer")
+            self._writers[breath.charger] = task
+
+    async def _write(self, charger: str) -> None:
+        try:
+            while (unwritten := self._unwritten.pop(charger, None)) is not None:
+                breath, at = unwritten
+                await asyncio.to_thread(
+                    self.store.record_breath, charger, breath.seq, breath.t1, at
+                )
+        finally:
+            self._writers.pop(charger, None)
 
     def _arm(self, charger: str, delay: float) -> None:
         previous = self._timers.pop(charger, None)
