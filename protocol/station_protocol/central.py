@@ -95,6 +95,14 @@ class StationRegistration(BaseModel):
     name: str | None = Field(default=None, max_length=200)
 
 
+INSTALL_TOKEN = (
+    "Install this token on the station, where it is read from standard input: "
+    "`station sync token` (or PUT /api/v1/sync/central-token on its sync service, body "
+    '{"token": "..."}). Sync keeps its backlog and uses the token at its next try.'
+)
+"""How a station takes a new token, said in every answer that issues one."""
+
+
 class StationCredentials(BaseModel):
     """The station's token: shown once; central keeps only its hash."""
 
@@ -102,6 +110,8 @@ class StationCredentials(BaseModel):
 
     station_id: StationId
     token: str
+    install: str = INSTALL_TOKEN
+    """What to do with the token on the station (it is never sent there by central)."""
 
 
 class Station(BaseModel):

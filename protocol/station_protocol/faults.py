@@ -24,6 +24,7 @@ class FaultCode(StrEnum):
     ENERGY_BACKWARDS = "energy_backwards"
     CARD_READER_FAILURE = "card_reader_failure"
     CENTRAL_SYNC_BACKLOG = "central_sync_backlog"
+    CENTRAL_TOKEN_REJECTED = "central_token_rejected"
     BROKER_UNREACHABLE = "broker_unreachable"
 
 

@@ -13,6 +13,8 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from station_protocol.times import Instant
+
 Money = Annotated[Decimal, Field(allow_inf_nan=False)]
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
@@ -133,6 +135,6 @@ class ChargingPeriod(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    start_date_time: AwareDatetime
+    start_date_time: Instant
     dimensions: list[CdrDimension] = Field(min_length=1)
     tariff_id: Annotated[str, StringConstraints(max_length=36)] | None = None

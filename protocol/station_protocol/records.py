@@ -9,11 +9,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from station_protocol.ids import PileId, StationId
 from station_protocol.messages import StopReason
 from station_protocol.ocpi import ChargingPeriod, CurrencyCode, Price
+from station_protocol.times import Instant
 from station_protocol.zigbee import CardUid
 
 RecordId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -38,8 +39,8 @@ class ChargingRecord(BaseModel):
     session_id: Annotated[str, StringConstraints(min_length=1, max_length=36)]
     pile_id: PileId
     card_uid: CardUid
-    started_at: AwareDatetime
-    stopped_at: AwareDatetime
+    started_at: Instant
+    stopped_at: Instant
     stop_reason: StopReason
     meter_start: Reading
     meter_stop: Reading

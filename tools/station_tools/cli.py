@@ -2,7 +2,8 @@
 
 ``station up`` starts everything (see :mod:`station_tools.launcher`); ``station pile ...``
 plays the driver at a pile of the running simulator; ``station down`` stops a station
-started in another terminal.
+started in another terminal; ``station sync token`` installs the station's token for central
+(read from standard input) after central rotated it, without a restart or losing a record.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import aiomqtt
+import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from station_protocol.channels import Z2M_ROOT
@@ -32,6 +34,8 @@ from station_tools.simulator.control import send_control, simulator_status
 from station_tools.station_file import StationFile, pid_alive
 
 DEFAULT_DATA_DIR = Path(".station")
+DEFAULT_SYNC_URL = "http://127.0.0.1:8104"
+CENTRAL_TOKEN_PATH = "/api/v1/sync/central-token"
 DOWN_TIMEOUT = 60.0
 DEFAULT_WATCH = 2.0
 
@@ -94,7 +98,28 @@ def build_parser() -> argparse.ArgumentParser:
     down = commands.add_parser("down", help="stop the station started by `station up`")
     _add_data_dir(down)
     _add_pile(commands)
+    _add_sync(commands)
     return parser
+
+
+def _add_sync(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sync = commands.add_parser("sync", help="the station's link to central")
+    actions = sync.add_subparsers(dest="action", required=True, metavar="ACTION")
+    token = actions.add_parser(
+        "token",
+        help="install the station's token for central, read from standard input",
+        description=(
+            "Install the token central issued for this station (after a rotation) on the "
+            "running sync service: it is read from standard input (so it stays out of the "
+            "shell's history), kept in sync's data folder (central-token, mode 0600) over "
+            "the central_token setting, and used at sync's next try. The backlog is kept."
+        ),
+    )
+    token.add_argument(
+        "--url",
+        help=f"sync's base URL (default: from station.json, else {DEFAULT_SYNC_URL})",
+    )
+    _add_data_dir(token)
 
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -280,8 +305,44 @@ async def _act(broker: BrokerAddress, pile_id: str, control: PileControl, watch:
     return 0
 
 
+def sync_token(args: argparse.Namespace) -> int:
+    """``station sync token``: PUT the token from standard input to sync; never print it."""
+    token = sys.stdin.read().strip()
+    if not token:
+        print("station sync token: no token on standard input", file=sys.stderr)
+        return 2
+    url = args.url or _sync_url(args.data_dir)
+    try:
+        answer = httpx.put(url.rstrip("/") + CENTRAL_TOKEN_PATH, json={"token": token}, timeout=10)
+    except httpx.HTTPError as exc:
+        print(f"station sync token: cannot reach sync at {url}: {exc}", file=sys.stderr)
+        return 1
+    if answer.status_code == httpx.codes.UNPROCESSABLE_ENTITY:
+        print(
+            "station sync token: refused: a token is 1 to 512 printable characters, no spaces",
+            file=sys.stderr,
+        )
+        return 1
+    if answer.status_code != httpx.codes.NO_CONTENT:
+        print(f"station sync token: sync answered {answer.status_code}", file=sys.stderr)
+        return 1
+    print(f"station sync token: installed at {url}; sync sends the backlog with it now")
+    return 0
+
+
+def _sync_url(data_dir: Path) -> str:
+    station = StationFile.read(data_dir)
+    if station is not None:
+        for service in station.services:
+            if service.name == "sync" and service.url:
+                return service.url
+    return DEFAULT_SYNC_URL
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.command == "sync":
+        raise SystemExit(sync_token(args))
     handlers = {"up": up, "down": down, "pile": pile}
     raise SystemExit(handlers[args.command](args))
 

@@ -170,6 +170,9 @@ class StationRig:
         for process in plan[:-1]:
             process.wait_healthy(timeout)
         token = register_station(self.url("central"), self.admin_token, self.station_id)
+        # Registering again rotated the token; an operator's token installed in an earlier
+        # run (sync's central-token file, which overrides the setting) is stale now.
+        (self.data_dir / "sync" / "central-token").unlink(missing_ok=True)
         sync = self.plan(token)[-1]
         self.services[sync.name] = sync
         sync.start(wait=timeout)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from station_protocol.central import CentralPaths
 from station_tools.central import CentralApi
 from station_tools.records import sample_record
 
@@ -61,3 +62,32 @@ async def test_bad_filters_are_refused(central: CentralApi) -> None:
     assert naive.status_code == 422
     assert zero.status_code == 422
     assert await central.records(station_id="nobody-here") == []
+
+
+async def test_since_is_an_rfc3339_date_time_never_a_unix_time(central: CentralApi) -> None:
+    """``AwareDatetime`` alone read ``?since=0.5`` as 1970 and answered every record."""
+    station, token = await central.register()
+    await central.outcomes(station, token, [sample_record(station, stopped_at=T0)])
+    for since in ["0.5", "1700000000", "2026-11-30", "2026-11-30 08:00:00Z"]:
+        answer = await central.http.get(
+            "/api/v1/records",
+            params={"since": since, "station_id": station},
+            headers={"Authorization": f"Bearer {central.admin_token}"},
+        )
+        assert answer.status_code == 422, (since, answer.text)
+        assert answer.json()["detail"][0]["loc"] == ["query", "since"]
+    assert len(await central.records(station_id=station, since="2026-11-30T16:00:00+08:00")) == 1
+
+
+async def test_a_record_stopped_at_a_unix_time_is_refused(central: CentralApi) -> None:
+    station, token = await central.register()
+    record = sample_record(station, stopped_at=T0).model_dump(mode="json")
+    record["stopped_at"] = T0.timestamp()
+    answer = await central.http.post(
+        CentralPaths.records_batch(station),
+        json={"records": [record]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"][-1] == "stopped_at"
+    assert await central.records(station_id=station) == []

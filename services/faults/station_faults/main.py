@@ -43,7 +43,7 @@ async def assemble(kit: Kit[Settings]) -> FaultAnnouncer:
     )
     BoardFeed(bus, board).register()
     bus.on_connect(announcer.connected)
-    ReportHandler(bus, announcer, catalogue).register()
+    ReportHandler(bus, announcer, catalogue, settings.layout).register()
     liveness = CollectorLiveness(
         bus=bus,
         store=store,

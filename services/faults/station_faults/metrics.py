@@ -71,6 +71,8 @@ class DropRefusal(StrEnum):
     """The payload does not say what its topic says."""
     UNKNOWN_CODE = "unknown_code"
     """A report names a fault the catalogue lacks: no causes and remedies to announce."""
+    UNKNOWN_PILE = "unknown_pile"
+    """A report names a charger or a pile outside the station's layout: nothing to repair."""
 
 
 class LatencyStage(StrEnum):
@@ -125,7 +127,7 @@ class FaultMetrics:
     def count_drop(self, dropped: Dropped) -> None:
         """The bus's drop sink: a message it could not read (bad JSON, a wrong shape, too
         large) is ``malformed``, as before the bus read them; ``bad_topic`` and a handler's
-        own refusals (``topic_mismatch``, ``unknown_code``) keep their reason."""
+        own refusals (``topic_mismatch``, ``unknown_code``, ``unknown_pile``) keep their reason."""
         reason = MALFORMED.get(dropped.reason, dropped.reason)
         self.dropped_messages.labels(dropped.kind, reason).inc()
 

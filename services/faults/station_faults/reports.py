@@ -8,8 +8,11 @@ report, and the database keeps them from announcing a fault twice.
 Reports arrive decoded by their channel: the bus drops and counts one it cannot read. A
 report whose topic and payload disagree, or that names a code the catalogue does not know,
 is dropped and counted here: a bulletin always names causes and remedies from the
-catalogue, and a collector speaks only for its own piles. An empty retained payload (the
-report deleted) clears, like ``active: false``.
+catalogue, and a collector speaks only for its own piles. A collector's report about a
+charger or a pile outside the station's layout (setting ``layout``) is dropped and counted
+as ``unknown_pile``, raise or clear: a bulletin for ``c9-p01`` on a 4 x 12 station would send
+someone to repair a pile that does not exist. An empty retained payload (the report
+deleted) clears, like ``active: false``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from station_faults.episodes import Sighting
 from station_faults.metrics import DropRefusal, MessageKind
 from station_protocol import channels
 from station_protocol.catalogue import Catalogue
-from station_protocol.ids import charger_of, is_pile_id
+from station_protocol.ids import Layout, charger_of, is_pile_id
 from station_protocol.messages import FaultReport, ServiceFaultReport
 from station_runtime.bus import Bus, by_topic
 from station_runtime.deliveries import Cleared, Delivery
@@ -53,6 +56,7 @@ class ReportHandler:
     bus: Bus
     announcer: FaultAnnouncer
     catalogue: Catalogue
+    layout: Layout
 
     def register(self) -> None:
         # A lane per report topic: one (source, code) in order, different faults side by side.
@@ -79,6 +83,9 @@ class ReportHandler:
         pile_id = report.pile_id or (report.source if is_pile_id(report.source) else None)
         if not _collector_agrees(where, report, pile_id):
             self.bus.drop(delivery, DropRefusal.TOPIC_MISMATCH, MessageKind.REPORT)
+            return
+        if not self._in_station(where["charger"], pile_id):
+            self.bus.drop(delivery, DropRefusal.UNKNOWN_PILE, MessageKind.REPORT)
             return
         if not report.active:
             await self.announcer.clear_fault(where["source"], where["code"])
@@ -121,8 +128,21 @@ class ReportHandler:
 
     async def on_report_deleted(self, cleared: Cleared) -> None:
         """A collector's or a service's report deleted: its fault is over, as ``active: false``."""
-        if self._usable(cleared):
-            await self.announcer.clear_fault(cleared.params["source"], cleared.params["code"])
+        if not self._usable(cleared):
+            return
+        source, charger = cleared.params["source"], cleared.params.get("charger")
+        if charger is not None and not self._in_station(
+            charger, source if is_pile_id(source) else None
+        ):
+            self.bus.drop(cleared, DropRefusal.UNKNOWN_PILE, MessageKind.REPORT)
+            return
+        await self.announcer.clear_fault(source, cleared.params["code"])
+
+    def _in_station(self, charger: str, pile_id: str | None) -> bool:
+        """The charger, and the pile if the report names one, are in the station's layout."""
+        if charger not in self.layout.charger_ids():
+            return False
+        return pile_id is None or pile_id in self.layout.piles_of(charger)
 
     def _usable(
         self, message: Delivery[FaultReport] | Delivery[ServiceFaultReport] | Cleared

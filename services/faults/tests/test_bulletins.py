@@ -150,12 +150,12 @@ async def test_bad_reports_are_counted_and_dropped(
     faults: Any, station: Any, board: Any, eventually: Any
 ) -> None:
     at = now()
-    topic = channels.COLLECTOR_FAULT.topic(charger="c1", source="c1-p05", code="pile_unreachable")
+    topic = channels.COLLECTOR_FAULT.topic(charger="c1", source="c1-p04", code="pile_unreachable")
     await station.raw_report(topic, b"{not json")
     await station.raw_report(topic, b'{"v": "v1", "charger": "c1", "active": "perhaps"}')
     other_charger = FaultReport(
         charger="c2",
-        source="c1-p05",
+        source="c1-p04",
         code="pile_unreachable",
         active=True,
         since=at,
@@ -175,10 +175,10 @@ async def test_bad_reports_are_counted_and_dropped(
         foreign_pile,
     )
     unknown = FaultReport(
-        charger="c1", source="c1-p05", code="pile_on_fire", active=True, since=at, detected_at=at
+        charger="c1", source="c1-p04", code="pile_on_fire", active=True, since=at, detected_at=at
     )
     await station.raw_report(
-        channels.COLLECTOR_FAULT.topic(charger="c1", source="c1-p05", code="pile_on_fire"), unknown
+        channels.COLLECTOR_FAULT.topic(charger="c1", source="c1-p04", code="pile_on_fire"), unknown
     )
 
     async def all_dropped() -> bool:
@@ -192,8 +192,35 @@ async def test_bad_reports_are_counted_and_dropped(
     assert await faults.metric("station_faults_dropped_messages_total", reason="unknown_code") == 1
     assert await faults.active() == []
     # the service goes on announcing
-    await station.report("c1", "c1-p05", "pile_unreachable")
-    await board.shown("c1-p05", "pile_unreachable")
+    await station.report("c1", "c1-p04", "pile_unreachable")
+    await board.shown("c1-p04", "pile_unreachable")
+
+
+async def test_reports_about_piles_outside_the_station_are_counted_and_dropped(
+    faults: Any, station: Any, board: Any, eventually: Any
+) -> None:
+    """The station is 2 x 4 here: c9-p01 (a charger it lacks) and c1-p05 (a pile its c1 lacks)
+    are nobody's to repair; their reports, raise or clear, raise nothing and are counted."""
+    await station.report("c9", "c9-p01", "pile_ground_failure")
+    await station.report("c1", "c1-p05", "pile_ground_failure")
+    await station.report("c9", "c9", "zigbee_bridge_offline")
+    await station.report("c9", "c9-p01", "pile_ground_failure", active=False)
+
+    async def all_dropped() -> bool:
+        return (
+            await faults.metric(
+                "station_faults_dropped_messages_total", kind="report", reason="unknown_pile"
+            )
+            == 4
+        )
+
+    await eventually(all_dropped, what="four reports dropped as unknown_pile")
+    assert await faults.active() == []
+    assert await faults.history() == []
+    assert board.messages("c9-p01", "pile_ground_failure") == []
+    # a pile of the station is announced as ever
+    await station.report("c2", "c2-p04", "pile_ground_failure")
+    await board.shown("c2-p04", "pile_ground_failure")
 
 
 async def test_an_acknowledgement_is_stored_and_shown(

@@ -1,4 +1,5 @@
-"""The ``central_sync_backlog`` fault on the bus, retained, raised and cleared.
+"""Sync's faults on the bus (``central_sync_backlog``, ``central_token_rejected``), retained,
+raised and cleared; one announcer per code.
 
 Publishing runs in its own task: a broker that is down must never hold up records on their
 way to central. The report wanted last is published as soon as the broker takes it, and
@@ -53,7 +54,7 @@ class FaultAnnouncer:
         )
         log.log(
             logging.WARNING if active else logging.INFO,
-            "central sync backlog fault raised" if active else "central sync backlog fault cleared",
+            f"{self.code.value} fault raised" if active else f"{self.code.value} fault cleared",
             extra={"code": self.code.value, **detail},
         )
         self._changed.set()

@@ -14,6 +14,7 @@ from datetime import timedelta
 import httpx
 from fastapi import FastAPI
 
+from station_protocol.faults import FaultCode
 from station_runtime.clock import Clock, utc_now
 from station_runtime.service import Kit, ServiceSpec, build_app
 from station_sync.api.routes import status
@@ -23,6 +24,7 @@ from station_sync.faults import FaultAnnouncer
 from station_sync.metrics import SyncMetrics
 from station_sync.outbox import Outbox
 from station_sync.relay import Relay
+from station_sync.token import CentralToken, TokenSource
 from station_sync.watch import CentralWatch
 
 log = logging.getLogger("station.sync")
@@ -30,21 +32,25 @@ log = logging.getLogger("station.sync")
 
 async def assemble(kit: Kit[Settings]) -> Relay:
     settings = kit.settings
-    if settings.central_token is None:
-        log.warning("no central_token set: central will refuse every batch")
+    token = CentralToken.in_dir(settings.data_dir, settings.central_token)
+    if token.source is TokenSource.NONE:
+        log.warning("no central token (setting or installed): central will refuse every batch")
     http = await kit.enter(_central_http(settings))
     announcer = FaultAnnouncer(kit.bus, SERVICE)
+    token_announcer = FaultAnnouncer(kit.bus, SERVICE, code=FaultCode.CENTRAL_TOKEN_REJECTED)
     relay = Relay(
         settings=settings,
         outbox=Outbox(kit.engine),
-        central=CentralClient(http, settings.station_id),
+        central=CentralClient(http, settings.station_id, token),
         metrics=SyncMetrics.on(kit.registry),
         watch=CentralWatch(timedelta(seconds=settings.backlog_fault_after)),
         announcer=announcer,
+        token_announcer=token_announcer,
         clock=kit.clock,
     )
     kit.background("sync-relay", relay.run)
     kit.background("sync-faults", announcer.run)
+    kit.background("sync-token-fault", token_announcer.run)
     return relay
 
 
@@ -70,11 +76,5 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
 
 
 def _central_http(settings: Settings) -> httpx.AsyncClient:
-    headers = {}
-    if settings.central_token is not None:
-        headers["Authorization"] = f"Bearer {settings.central_token.get_secret_value()}"
-    return httpx.AsyncClient(
-        base_url=settings.central_url,
-        headers=headers,
-        timeout=settings.request_timeout,
-    )
+    """Base URL and timeout; the token goes with each batch, read afresh (it may change)."""
+    return httpx.AsyncClient(base_url=settings.central_url, timeout=settings.request_timeout)

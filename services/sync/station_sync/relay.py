@@ -4,6 +4,11 @@ Order within a batch: read the due rows, send them, and only then mark them; so 
 any point leaves a row either unsent (sent again later: central answers ``duplicate``) or
 confirmed, never marked without central holding it. Nothing here is kept in memory that
 the outbox does not also hold, which is what lets sync be killed and restarted at will.
+
+A batch central answers 401 stays in the outbox like any failed one, and raises
+``central_token_rejected`` (the token was rotated at central: an operator must install the
+new one); the next batch central accepts clears it. Installing a token wakes the loop
+(:meth:`Relay.wake`), so the backlog goes at once rather than after the backoff.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from station_protocol.central import SENT_OUTCOMES, BatchReply, RecordOutcome
 from station_runtime.clock import Clock
 from station_sync.backoff import Backoff
 from station_sync.batches import Batch, Readable, Unreadable, read_rows
-from station_sync.central import CentralClient, CentralError
+from station_sync.central import CentralClient, CentralError, TokenRejected
 from station_sync.core.config import Settings
 from station_sync.faults import FaultAnnouncer
 from station_sync.metrics import RefusedReason, SyncMetrics
@@ -67,11 +72,14 @@ class Relay:
     metrics: SyncMetrics
     watch: CentralWatch
     announcer: FaultAnnouncer
+    token_announcer: FaultAnnouncer
+    """``central_token_rejected``: raised on a 401, cleared when a batch is accepted."""
     clock: Clock
     backlog: Backlog | None = None
     """The backlog as last counted."""
     last_sent_at: datetime | None = None
     _counted_at: float = field(default=float("-inf"))
+    _woken: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def t2(self) -> timedelta:
@@ -83,10 +91,23 @@ class Relay:
             pace = await self.step()
             await self.count(force=True)
             if pace is Pace.RETRY:
-                await asyncio.sleep(backoff.delay())
+                if await self._rest(backoff.delay()):
+                    backoff.reset()
                 continue
             backoff.reset()
-            await asyncio.sleep(self.idle_wait())
+            await self._rest(self.idle_wait())
+
+    def wake(self) -> None:
+        """Try again now (a new token was installed): ends the current wait or backoff."""
+        self._woken.set()
+
+    async def _rest(self, seconds: float) -> bool:
+        """Sleep ``seconds`` or until woken; True if woken."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._woken.wait(), seconds)
+        woken = self._woken.is_set()
+        self._woken.clear()
+        return woken
 
     async def step(self) -> Pace:
         """One pass; whatever goes wrong, the loop backs off and tries again, never dies."""
@@ -145,11 +166,26 @@ class Relay:
         """Send one batch and settle it; False if it did not get through."""
         try:
             reply = await self.central.send([item.row.payload for item in batch])
+        except TokenRejected as exc:
+            self._token_rejected(str(exc))
+            await self._failed(batch, str(exc))
+            return False
         except CentralError as exc:
             await self._failed(batch, str(exc))
             return False
         await self._settle(batch, reply)
         return True
+
+    def _token_rejected(self, error: str) -> None:
+        now = self.clock()
+        detail = {
+            "station_id": self.settings.station_id,
+            "central": self.settings.central_url,
+            "token_source": self.central.token.source.value,
+            "token_file": str(self.central.token.path),
+            "last_error": error[:200],
+        }
+        self.token_announcer.want(True, now, now, detail)
 
     async def _read(self, cutoff: datetime, after: Position | None) -> Batch:
         rows = await asyncio.to_thread(self.outbox.due, cutoff, self.settings.batch_size, after)
@@ -179,6 +215,7 @@ class Relay:
         self.metrics.central_up.set(1)
         self.watch.succeeded()
         self.last_sent_at = now
+        self.token_announcer.want(False, now, now, {"station_id": self.settings.station_id})
         log.info("records sent", extra={"records": len(sent), "conflicts": len(conflicts)})
         if conflicts:
             await self._set_aside_conflicts(conflicts)

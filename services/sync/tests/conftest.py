@@ -123,12 +123,14 @@ def outbox(tmp_path: Path) -> Iterator[BillingOutbox]:
 
 
 @pytest.fixture
-def make_settings(mosquitto: Mosquitto, outbox: BillingOutbox) -> Any:
-    """``make_settings(central_url, station, token, **more)``: sync on this test's outbox."""
+def make_settings(mosquitto: Mosquitto, outbox: BillingOutbox, tmp_path: Path) -> Any:
+    """``make_settings(central_url, station, token, **more)``: sync on this test's outbox,
+    its data (an installed central token) in the test's own folder."""
 
     def make(central_url: str, station: str, token: str, **more: Any) -> Settings:
         values: dict[str, Any] = {
             "broker": mosquitto.url,
+            "data_dir": tmp_path / "sync",
             "client_id": f"sync-test-{uuid.uuid4().hex[:8]}",
             "database_url": outbox.url,
             "station_id": station,

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer, model_validator
+from pydantic import BaseModel, ConfigDict, PlainSerializer, model_validator
 
 from station_billing.models import ChargingSession, PendingDebit, TariffAssignment
 from station_billing.ocpi_tariffs import tariff_json
@@ -16,6 +16,7 @@ from station_billing.tariff_store import StoredTariff
 from station_protocol.ids import ChargerId, PileId
 from station_protocol.messages import SessionStatus, StopReason
 from station_protocol.ocpi import Price
+from station_runtime.api_types import Instant
 
 DecimalString = Annotated[
     Decimal, PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json")
@@ -132,9 +133,9 @@ class AssignmentIn(BaseModel):
     tariff_id: str
     pile_id: PileId | None = None
     charger_id: ChargerId | None = None
-    valid_from: AwareDatetime | None = None
+    valid_from: Instant | None = None
     """Inclusive; absent: now and before."""
-    valid_until: AwareDatetime | None = None
+    valid_until: Instant | None = None
     """Exclusive; absent: until removed."""
 
     @model_validator(mode="after")

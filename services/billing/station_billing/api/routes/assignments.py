@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
-from pydantic import AwareDatetime
 
 from station_billing.api.deps import StateDep
 from station_billing.api.routes.tariffs import refused
@@ -20,6 +19,7 @@ from station_billing.api.schemas import AssignmentIn, AssignmentOut, TariffInEff
 from station_billing.models import AssignmentScope, TariffAssignment
 from station_billing.pricing import Problem
 from station_protocol.ids import PILE_PATTERN
+from station_runtime.api_types import Instant, RowId
 from station_runtime.deps import ClockDep
 
 router = APIRouter(tags=["tariff assignments"])
@@ -55,7 +55,7 @@ def list_assignments(state: StateDep) -> list[AssignmentOut]:
 
 
 @router.delete("/tariff-assignments/{assignment_id}", status_code=status.HTTP_204_NO_CONTENT)
-def remove_assignment(assignment_id: int, state: StateDep) -> None:
+def remove_assignment(assignment_id: RowId, state: StateDep) -> None:
     """Sessions that opened under it keep their tariff; new ones fall back to the next one."""
     if not state.assignments.remove(assignment_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no assignment {assignment_id}")
@@ -67,7 +67,7 @@ def tariff_on_pile(
     pile_id: Annotated[str, Path(pattern=PILE_PATTERN)],
     state: StateDep,
     clock: ClockDep,
-    at: Annotated[AwareDatetime | None, Query()] = None,
+    at: Annotated[Instant | None, Query()] = None,
 ) -> TariffInEffectOut:
     """The tariff a session opening on the pile now (or ``?at=``) would freeze."""
     moment: datetime = at or clock()

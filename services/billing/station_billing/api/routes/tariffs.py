@@ -21,6 +21,7 @@ from station_billing.api.deps import StateDep
 from station_billing.api.schemas import TariffOut
 from station_billing.pricing import InvalidTariff, Problem, compile_tariff, read_tariff
 from station_billing.tariff_store import StoredTariff
+from station_runtime.api_types import RowId
 from station_runtime.deps import ClockDep
 
 router = APIRouter(prefix="/tariffs", tags=["tariffs"])
@@ -93,7 +94,7 @@ def list_tariffs(state: StateDep) -> list[TariffOut]:
 def get_tariff(
     tariff_id: TariffId,
     state: StateDep,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[RowId | None, Query()] = None,
 ) -> TariffOut:
     """The latest version, or ``?version=N``."""
     store = state.tariffs

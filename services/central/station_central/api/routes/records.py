@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import AwareDatetime, ValidationError
+from pydantic import ValidationError
 
 from station_central.api.deps import (
     CallerDep,
@@ -37,6 +37,7 @@ from station_protocol.central import (
 )
 from station_protocol.ids import STATION_PATTERN
 from station_protocol.records import ChargingRecord
+from station_runtime.api_types import Instant
 from station_runtime.clock import Clock
 from station_runtime.deps import ClockDep
 
@@ -153,7 +154,7 @@ def list_records(
     station_id: Annotated[str | None, Query(pattern=STATION_PATTERN)] = None,
     pile_id: Annotated[str | None, Query(max_length=16)] = None,
     card_uid: Annotated[str | None, Query(max_length=64)] = None,
-    since: AwareDatetime | None = None,
+    since: Instant | None = None,
     limit: Annotated[int, Query(ge=1)] = 1000,
 ) -> list[CentralRecord]:
     """Records oldest first (by ``stopped_at``); ``since`` keeps those stopped at or after it.

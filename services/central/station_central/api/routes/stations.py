@@ -53,5 +53,8 @@ def renew_token(
     credentials = stations.rotate(station_id)
     if credentials is None:
         raise HTTPException(status_code=404, detail=f"no station {station_id}")
-    log.info("station token renewed", extra={"station_id": station_id})
+    log.info(
+        "station token renewed; the station's sync needs it installed (station sync token)",
+        extra={"station_id": station_id},
+    )
     return credentials
