@@ -19,6 +19,10 @@ from station_tools.steps import eventually
 LAYOUT = Layout(2, 4)
 T2 = 1.0
 """Seconds after storage that a record goes to central (60 s in a real station)."""
+SPEEDUP = Decimal(100)
+"""Simulated seconds per real second: a 7 kW pile's meter runs as fast as a 700 kW one."""
+RATED_POWER = Decimal(7) * SPEEDUP * 2
+"""kW the collectors and billing rate the sped-up piles at (twice what they draw)."""
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +49,7 @@ def station(
         data_dir=Path(tmp_path_factory.mktemp("station")),
         ports=Ports.free(LAYOUT.chargers),
         t2=T2,
+        rated_power=RATED_POWER,
         env=station_env,
     )
     try:
@@ -55,7 +60,7 @@ def station(
 
 @pytest.fixture(scope="module")
 async def piles(station: StationRig, station_broker: Mosquitto) -> AsyncIterator[Simulator]:
-    options = SimulatorOptions(meter_interval=0.1, speedup=Decimal(100))
+    options = SimulatorOptions(meter_interval=0.1, speedup=SPEEDUP)
     async with Simulator(station_broker.url, LAYOUT, options) as simulator:
         await every_pile_up(station)
         yield simulator

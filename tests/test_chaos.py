@@ -42,6 +42,8 @@ pytestmark = pytest.mark.slow
 """End to end on real processes: run with the whole suite, skipped by ``-m 'not slow'``."""
 
 LAYOUT = Layout(4, 12)
+RATED_POWER = Decimal(1400)
+"""kW: the simulated 7 kW piles run 100 times sped up, so their meters count 700 kW."""
 SESSIONS = 500
 """Sessions that must start (refused or unanswered starts do not count)."""
 CARDS = 300
@@ -112,6 +114,7 @@ async def chaos_station(
         data_dir=Path(tmp_path_factory.mktemp("chaos-station")),
         ports=chaos_ports,
         t2=1.0,
+        rated_power=RATED_POWER,
         env=chaos_env(central_link),
     )
     try:

@@ -222,3 +222,59 @@ async def test_a_pile_reporting_a_fault_shows_out_of_service_and_refuses_to_star
     record = await charge_and_stop(piles, billing, pile, card)
     billed_exactly(record, PRICE)
     await piles.unplug(pile)
+
+
+async def test_forged_and_absurd_messages_neither_bill_nor_wedge_a_pile(
+    piles: Simulator,
+    verification: httpx.Client,
+    billing: httpx.Client,
+    station_broker: Mosquitto,
+) -> None:
+    """Findings 1-4 on a running station: an absurd reading, a +100 kWh jump, a forged
+    retained end of the session and a forged debit change nothing a driver pays or sees."""
+    card, pile = new_card(verification), "c1-p01"  # its first test left it unplugged
+    session = await start_charge(piles, billing, pile, card)
+    topics = ZigbeeChannels.for_charger("c1")
+    last_good = piles.pile(pile).energy
+    forged_end = {
+        "v": "v1",
+        "session_id": session["id"],
+        "pile_id": pile,
+        "card_uid": card,
+        "status": "completed",
+        "started_at": session["started_at"],
+    }
+    forged_debit = {"v": "v1", "session_id": "never-billed", "card_uid": card}
+    async with aiomqtt.Client("127.0.0.1", station_broker.port) as raw:
+        state = topics.pile_state.topic(pile=pile)
+        await raw.publish(state, b'{"energy": 1E+308}', qos=1)
+        await raw.publish(state, json.dumps({"energy": float(last_good + 100)}).encode(), qos=1)
+        await raw.publish(
+            channels.PILE_SESSION.topic(pile=pile), json.dumps(forged_end).encode(), qos=1
+        )
+        debit = {**forged_debit, "pile_id": pile, "amount": "100000"}
+        await raw.publish(channels.DEBIT.topic(), json.dumps(debit).encode(), qos=1)
+    await asyncio.sleep(1.0)
+
+    assert piles.pile(pile).charging  # the forged end was not obeyed
+    record = await charge_and_stop(piles, billing, pile, card)
+    assert (record["id"], record["anomaly"]) == (session["id"], None)
+    assert Decimal(record["meter_stop"]) < last_good + 100
+    billed_exactly(record, PRICE)
+
+    def debited() -> list[str]:
+        ledger = verification.get(f"/api/v1/cards/{card}/ledger").json()
+        debits = [entry for entry in ledger["entries"] if entry["kind"] == "session_debit"]
+        return [entry["session_id"] for entry in debits]
+
+    await eventually(debited)  # billing settles the debit after the record is stored
+    await asyncio.sleep(0.5)  # room for a forged second debit, were one ever booked
+    assert debited() == [session["id"]]
+    await piles.unplug(pile)
+    # Neither the pile nor the card is held: the next charge of the card starts there.
+    await eventually(lambda: not sessions(billing, pile_id=pile, status="active"))
+    await asyncio.sleep(REPEAT_WINDOW)
+    again = await start_charge(piles, billing, pile, card)
+    await charge_and_stop(piles, billing, pile, card)
+    assert again["id"] != session["id"]
+    await piles.unplug(pile)

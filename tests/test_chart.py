@@ -65,7 +65,6 @@ CENTRAL_CHART = REPO / "charts" / "central"
 RELEASE = "station"
 NAMESPACE = "edge"
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
-RESERVED = ("display",)
 CENTRAL_URL = "https://central.example.com"
 STATION_TOKEN = "stn_" + "T0k3n-of-station-1_" * 2 + "abcde"
 
@@ -81,6 +80,7 @@ def required_values() -> dict[str, Any]:
                 "billing": "billing-broker-pw-01",
                 "faults": "faults-broker-pw-01",
                 "sync": "sync-broker-pw-0001",
+                "console": "console-broker-pw-01",
                 "chargers": "seed-of-the-chargers",
             }
         },
@@ -92,6 +92,7 @@ def required_values() -> dict[str, Any]:
                     "billing": "billing+db/pw&more",
                     "faults": "faults-db-password",
                     "sync": "sync:db@pw#0001",
+                    "console": "console-db-password",
                 },
             }
         },
@@ -110,13 +111,11 @@ def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def everything_on() -> dict[str, Any]:
-    """The reserved display on, USB coordinators mounted, one charger on its own node."""
+    """USB coordinators mounted, one charger on its own node, the image pinned."""
     return merged(
         required_values(),
         {
             "chargers": 2,
-            "services": {name: {"enabled": True} for name in RESERVED},
-            "mqtt": {"passwords": {name: f"{name}-broker-password" for name in RESERVED}},
             "zigbee2mqtt": {"serial": {"hostDevice": {"enabled": True}}},
             "perCharger": {
                 "c2": {
@@ -141,6 +140,7 @@ def everything_off() -> dict[str, Any]:
                     "billing": "postgresql://b:pw@db.example:5432/billing",
                     "faults": "postgresql://f:pw@db.example:5432/faults",
                     "sync": "postgresql://s:pw@db.example:5432/billing",
+                    "console": "postgresql://c:pw@db.example:5432/console",
                 }
             },
             "zigbee2mqtt": {"enabled": False},
@@ -251,7 +251,9 @@ def test_chart_lints_without_errors_or_warnings() -> None:
     assert [m for m in report["messages"] if m["severity"] >= 2] == []
 
 
-@pytest.mark.parametrize("name", ["verification", "billing", "faults", "sync", "chargers"])
+@pytest.mark.parametrize(
+    "name", ["verification", "billing", "faults", "sync", "console", "chargers"]
+)
 def test_rendering_without_a_broker_password_fails_naming_it(name: str) -> None:
     values = required_values()
     del values["mqtt"]["passwords"][name]
@@ -684,7 +686,7 @@ def test_one_collector_and_one_zigbee2mqtt_per_charger(chargers: int) -> None:
     assert len(rendered.component("Deployment", "zigbee2mqtt")) == chargers
 
 
-def test_faults_and_sync_run_by_default_and_display_only_when_enabled(
+def test_every_service_and_the_console_run_by_default_on_their_ports(
     variants: dict[str, Rendered],
 ) -> None:
     def deployed(rendered: Rendered) -> set[str]:
@@ -698,17 +700,44 @@ def test_faults_and_sync_run_by_default_and_display_only_when_enabled(
         "billing",
         "faults",
         "sync",
+        "console",
         "collector",
         "zigbee2mqtt",
     }
-    assert set(RESERVED) <= deployed(variants["everything on"])
     ports = {
         doc["metadata"]["name"]: doc["spec"]["ports"][0]["port"]
-        for doc in variants["everything on"].of_kind("Service")
+        for doc in variants["default"].of_kind("Service")
     }
     assert ports[f"{RELEASE}-faults"] == 8103
     assert ports[f"{RELEASE}-sync"] == 8104
-    assert ports[f"{RELEASE}-display"] == 8100
+    assert ports[f"{RELEASE}-console"] == 8100
+
+
+def test_the_console_reaches_the_owners_inside_the_release(
+    rendered_chart: Rendered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its board draws the chart's layout, and its owners are the release's own services."""
+    settings = load_settings(
+        rendered_chart, service_container(rendered_chart, "console"), monkeypatch
+    )
+    ports = {
+        doc["metadata"]["name"]: doc["spec"]["ports"][0]["port"]
+        for doc in rendered_chart.of_kind("Service")
+    }
+    owners = {
+        "verification": settings.verification_url,
+        "billing": settings.billing_url,
+        "faults": settings.faults_url,
+    }
+    for owner, url in owners.items():
+        assert (url.host, url.port) == (f"{RELEASE}-{owner}", ports[f"{RELEASE}-{owner}"])
+    assert settings.layout == Layout.parse("4x12")
+    assert settings.station_name == "station-1"
+    assert settings.language == "zh"
+    assert settings.broker_username == "console"
+    assert settings.client_id == "console"
+    url = settings.database("console")
+    assert (url.host, url.database) == ("station-postgresql", "console")
 
 
 def test_the_station_image_is_pinned_by_digest_when_one_is_given(
@@ -769,6 +798,7 @@ def test_each_service_accepts_the_environment_rendered_for_it(
         "station_billing",
         "station_faults",
         "station_sync",
+        "station_console",
         "station_collector",
     }
 
@@ -980,12 +1010,14 @@ def test_acl_gives_each_service_the_topics_its_code_uses(rendered_chart: Rendere
                 channels.VERIFICATION.topic(),
                 channels.DEBIT.topic(),
                 channels.BALANCE.topic(),
+                channels.WITHDRAWAL.topic(),
                 channels.PILE_SESSION.topic(pile="c1-p01"),
                 channels.replies("verification-pod-1"),
             ],
             "write": [
                 channels.replies("collector-c1"),
                 channels.replies("billing-pod-1"),
+                channels.SESSION_QUERY.topic(),
                 channels.SERVICE_STATUS.topic(service="verification"),
             ],
         },
@@ -993,6 +1025,7 @@ def test_acl_gives_each_service_the_topics_its_code_uses(rendered_chart: Rendere
             "read": [
                 channels.SESSION_OPEN.topic(),
                 channels.CHECKOUT.topic(),
+                channels.SESSION_QUERY.topic(),
                 channels.PILE_METER.topic(pile="c2-p12"),
                 channels.replies("billing-pod-1"),
             ],
@@ -1037,6 +1070,22 @@ def test_acl_gives_each_service_the_topics_its_code_uses(rendered_chart: Rendere
                 ),
             ],
         },
+        "console": {
+            "read": [
+                channels.PILE_STATUS.topic(pile="c1-p01"),
+                channels.PILE_MAINTENANCE.topic(pile="c4-p12"),
+                channels.PILE_TARIFF.topic(pile="c1-p01"),
+                channels.PILE_SESSION.topic(pile="c1-p01"),
+                channels.COLLECTOR_STATUS.topic(charger="c2"),
+                channels.FAULT_BULLETIN.topic(source="c1-p01", code="pile_unreachable"),
+                channels.replies("console"),
+            ],
+            "write": [
+                channels.PILE_MAINTENANCE.topic(pile="c1-p01"),
+                channels.KIOSK.topic(charger="c3"),
+                channels.SERVICE_STATUS.topic(service="console"),
+            ],
+        },
         "collector-c1": {
             "read": [
                 channels.replies("collector-c1"),
@@ -1048,8 +1097,14 @@ def test_acl_gives_each_service_the_topics_its_code_uses(rendered_chart: Rendere
                 c1.pile_state.topic(pile="c1-p01"),
                 c1.pile_availability.topic(pile="c1-p01"),
                 c1.bridge_state.topic(),
+                channels.KIOSK.topic(charger="c1"),
+                channels.PILE_MAINTENANCE.topic(pile="c1-p01"),
+                channels.PILE_STATUS.topic(pile="c1-p12"),
             ],
             "write": [
+                channels.PILE_STATUS.topic(pile="c1-p01"),
+                channels.PILE_STATUS.topic(pile="c1-p12"),
+                channels.replies("console"),
                 channels.COLLECTOR_STATUS.topic(charger="c1"),
                 channels.COLLECTOR_BREATH.topic(charger="c1"),
                 channels.COLLECTOR_FAULT.topic(
@@ -1060,6 +1115,8 @@ def test_acl_gives_each_service_the_topics_its_code_uses(rendered_chart: Rendere
                 channels.VERIFICATION.topic(),
                 channels.SESSION_OPEN.topic(),
                 channels.CHECKOUT.topic(),
+                channels.SESSION_QUERY.topic(),
+                channels.WITHDRAWAL.topic(),
                 c1.pile_set.topic(pile="c1-p01"),
                 c1.bridge_request("permit_join"),
             ],
@@ -1095,6 +1152,18 @@ def test_acl_keeps_each_service_to_its_own_part(rendered_chart: Rendered) -> Non
             ("write", channels.FAULT_BULLETIN.topic(source="c1-p01", code="pile_unreachable")),
             ("write", channels.COLLECTOR_STOP.topic(charger="c1")),
         ],
+        # The console acts through the owners: it starts, stops and bills nothing itself.
+        "console": [
+            ("write", channels.PILE_SESSION.topic(pile="c1-p01")),
+            ("write", channels.PILE_STATUS.topic(pile="c1-p01")),
+            ("write", channels.COLLECTOR_STOP.topic(charger="c1")),
+            ("write", channels.DEBIT.topic()),
+            ("write", channels.SESSION_OPEN.topic()),
+            ("write", channels.FAULT_BULLETIN.topic(source="c1-p01", code="pile_unreachable")),
+            ("read", channels.VERIFICATION.topic()),
+            ("read", channels.COLLECTOR_BREATH.topic(charger="c1")),
+            ("read", channels.replies("collector-c1")),
+        ],
         "billing": [
             ("write", channels.FAULT_BULLETIN.topic(source="c1-p01", code="pile_unreachable")),
             ("write", channels.COLLECTOR_BREATH.topic(charger="c1")),
@@ -1113,6 +1182,10 @@ def test_acl_keeps_each_service_to_its_own_part(rendered_chart: Rendered) -> Non
                 ),
             ),
             ("read", channels.PILE_METER.topic(pile="c2-p01")),
+            ("write", channels.PILE_STATUS.topic(pile="c1-p01")),
+            ("read", channels.KIOSK.topic(charger="c1")),
+            ("read", channels.PILE_MAINTENANCE.topic(pile="c1-p01")),
+            ("write", channels.PILE_MAINTENANCE.topic(pile="c2-p01")),
         ],
     }
     for user, forbidden in refused.items():

@@ -28,7 +28,7 @@ FORBIDDEN = ("/wo" + "rk/", "../sha" + "red", "DES" + "IGN.md")
 """Citations of documents outside the repository (spelt in pieces so this file is clean)."""
 
 REST_DOC = ROOT / "docs" / "contracts" / "rest.md"
-SERVICES = ("collector", "verification", "billing", "faults", "sync", "central")
+SERVICES = ("collector", "verification", "billing", "faults", "console", "sync", "central")
 COMMON_SECTION = "every service"
 """The section of ``rest.md`` whose routes every service has (``/health``...)."""
 FRAMEWORK_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
@@ -130,6 +130,8 @@ def service_routes(data_dir: Path) -> dict[str, set[tuple[str, str]]]:
     from station_central.main import create_app as central_app
     from station_collector.core.config import Settings as CollectorSettings
     from station_collector.main import create_app as collector_app
+    from station_console.core.config import Settings as ConsoleSettings
+    from station_console.main import create_app as console_app
     from station_faults.core.config import Settings as FaultsSettings
     from station_faults.main import create_app as faults_app
     from station_sync.core.config import Settings as SyncSettings
@@ -142,6 +144,7 @@ def service_routes(data_dir: Path) -> dict[str, set[tuple[str, str]]]:
         "verification": verification_app(VerificationSettings(data_dir=data_dir)),
         "billing": billing_app(BillingSettings(data_dir=data_dir)),
         "faults": faults_app(FaultsSettings(data_dir=data_dir)),
+        "console": console_app(ConsoleSettings(data_dir=data_dir)),
         "sync": sync_app(SyncSettings(data_dir=data_dir)),
         "central": central_app(CentralSettings(data_dir=data_dir)),
     }

@@ -11,7 +11,7 @@ every installed ``station-*`` distribution (``pkgutil.walk_packages`` over each
 distribution's top-level packages, so a new workspace member is checked without naming it
 here). The modules must be the installed copies, not the source tree.
 
-Two modules of ``station_tools`` (shipped too: ``--all-packages``) are build and test tools
+Four modules of ``station_tools`` (shipped too: ``--all-packages``) are build and test tools
 that the image never runs; they may fail to import, but only for want of the one dev package
 named in :data:`DEV_ONLY`, and the test says so if one of them starts to import (drop it
 from the list then):
@@ -23,6 +23,10 @@ from the list then):
   the SDK's builders and models, down to its constants, so it cannot import the SDK lazily.
   The rest of ``station_tools.catalogue`` imports it only when it renders the board, and
   imports in the image.
+* ``station_tools.hostile`` and ``station_tools.hostile_rest`` are the hostile-input fuzzers
+  of the end-to-end tests and ``tools/bench/fuzz.py``: property-based testing is what they
+  are, with hypothesis and schemathesis from their first line. The checks they share
+  (``station_tools.hostile_checks``) import in the image.
 
 Alembic's ``migrations`` directories are not packages (no ``__init__.py``): alembic loads
 them from their files, so they are not imported here.
@@ -48,6 +52,8 @@ DOCKERFILE = REPO / "tools/docker/Dockerfile"
 DEV_ONLY = {
     "station_tools.testing": "pytest",
     "station_tools.catalogue.dashboard": "grafana_foundation_sdk",
+    "station_tools.hostile": "hypothesis",
+    "station_tools.hostile_rest": "schemathesis",
 }
 """Module -> the only missing package it may fail on in the image (see the module docstring)."""
 

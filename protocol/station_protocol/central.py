@@ -30,6 +30,8 @@ class CentralPaths:
 
     STATIONS = f"{API_ROOT}/stations"
     RECORDS = f"{API_ROOT}/records"
+    RECORDS_CSV = f"{API_ROOT}/records.csv"
+    """``GET`` (admin): the records of ``RECORDS``'s filters as CSV, for the books."""
     RECORDS_BATCH_TEMPLATE = f"{API_ROOT}/stations/{{station_id}}/records:batch"
     RECORD_TEMPLATE = f"{API_ROOT}/stations/{{station_id}}/records/{{record_id}}"
     STATION_TOKEN_TEMPLATE = f"{API_ROOT}/stations/{{station_id}}/token"

@@ -30,6 +30,7 @@ from pydantic import TypeAdapter
 from station_protocol.bulletins import Bulletin
 from station_protocol.ids import CHARGER_PATTERN, is_pile_id
 from station_protocol.messages import (
+    AuthorizationWithdrawal,
     BalanceReply,
     BalanceRequest,
     BreathAck,
@@ -39,12 +40,18 @@ from station_protocol.messages import (
     DebitReply,
     DebitRequest,
     FaultReport,
+    KioskReply,
+    KioskRequest,
     MeterReading,
+    PileMaintenance,
     PileSession,
+    PileStatus,
     ServiceFaultReport,
     ServiceStatus,
+    SessionAnswer,
     SessionOpenReply,
     SessionOpenRequest,
+    SessionQuery,
     StopRequest,
     TariffDisplay,
     VerificationReply,
@@ -224,6 +231,8 @@ SERVICE_STATUS = channel(
     retain=True,
     doc="A service's online/offline status; its MQTT last will writes offline.",
 )
+LOCAL_SERVER = "faults"
+"""The service that answers collector breaths: its ``SERVICE_STATUS`` says when it stops."""
 COLLECTOR_BREATH = request_channel(
     "breath",
     f"{STATION_ROOT}/collectors/{{charger}}/breath",
@@ -272,6 +281,12 @@ DEBIT = request_channel(
     DebitReply,
     doc="Billing -> verification: debit a session from its card, once.",
 )
+WITHDRAWAL = channel(
+    "withdrawal",
+    f"{STATION_ROOT}/verification/withdrawals",
+    AuthorizationWithdrawal,
+    doc="Collector -> verification: an accepted card's session did not start; free the card.",
+)
 BALANCE = request_channel(
     "balance",
     f"{STATION_ROOT}/verification/balances",
@@ -293,6 +308,13 @@ CHECKOUT = request_channel(
     CheckoutReply,
     doc="Collector -> billing: the session ended; price it, store its record, answer a receipt.",
 )
+SESSION_QUERY = request_channel(
+    "session_query",
+    f"{STATION_ROOT}/billing/sessions",
+    SessionQuery,
+    SessionAnswer,
+    doc="Anyone -> billing: billing's word on a session (by id) or on a pile's session now.",
+)
 PILE_SESSION = channel(
     "pile_session",
     f"{STATION_ROOT}/sessions/{{pile}}",
@@ -313,6 +335,27 @@ PILE_TARIFF = channel(
     TariffDisplay,
     retain=True,
     doc="Billing: the price in effect on a pile now, shown before a driver swipes.",
+)
+PILE_STATUS = channel(
+    "pile_status",
+    f"{STATION_ROOT}/piles/{{pile}}/status",
+    PileStatus,
+    retain=True,
+    doc="A collector: one pile's state for the board (state, power, energy, faults).",
+)
+PILE_MAINTENANCE = channel(
+    "maintenance",
+    f"{STATION_ROOT}/piles/{{pile}}/maintenance",
+    PileMaintenance,
+    retain=True,
+    doc="The console -> the pile's collector: the pile is in maintenance (or back).",
+)
+KIOSK = request_channel(
+    "kiosk",
+    f"{STATION_ROOT}/collectors/{{charger}}/kiosk",
+    KioskRequest,
+    KioskReply,
+    doc="The console -> a collector: a card at the kiosk, as if swiped at the pile.",
 )
 REPLIES_PATTERN = f"{STATION_ROOT}/replies/{{client_id}}"
 """Where the answers to one bus client's requests arrive (its MQTT v5 response topic)."""
@@ -423,12 +466,17 @@ STATION_CHANNELS: tuple[Channel[Any], ...] = (
     FAULT_BULLETIN,
     VERIFICATION,
     DEBIT,
+    WITHDRAWAL,
     BALANCE,
     SESSION_OPEN,
     CHECKOUT,
+    SESSION_QUERY,
     PILE_SESSION,
     PILE_METER,
     PILE_TARIFF,
+    PILE_STATUS,
+    PILE_MAINTENANCE,
+    KIOSK,
 )
 """Every channel under ``station/v1`` (the documentation is checked against this list)."""
 

@@ -79,3 +79,11 @@ class Layout:
 
     def pile_ids(self) -> list[str]:
         return [p for c in self.charger_ids() for p in self.piles_of(c)]
+
+    def has_pile(self, pile: str) -> bool:
+        """Is ``pile`` one of this station's (``c<i>-p<jj>`` within the layout)?"""
+        match = re.fullmatch(r"c(\d+)-p(\d+)", pile)
+        if match is None:
+            return False
+        charger, number = int(match.group(1)), int(match.group(2))
+        return 1 <= charger <= self.chargers and 1 <= number <= self.piles_per_charger

@@ -10,13 +10,17 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from station_protocol.ids import ChargerId, PileId
 from station_protocol.ocpi import Price
+from station_protocol.plausibility import METER_MAX
 from station_protocol.zigbee import CardUid, OnlineState
 
 SessionId = str
+
+MAX_AMOUNT = Decimal(1_000_000_000)
+"""No session, balance or debit on the bus is a billion or more (in any currency unit)."""
 
 
 class _Message(BaseModel):
@@ -70,14 +74,30 @@ class VerificationReply(_Message):
     """The card's balance when it was checked (absent for an unknown card)."""
 
 
+class AuthorizationWithdrawal(_Message):
+    """Collector -> verification: the accepted card's session did not start; free the card.
+
+    Sent when a start fails after verification accepted (billing refused or did not answer
+    the opening, the gun was unplugged, the pile went out of service), so that the card's
+    ``already_charging`` hold ends with the session that never was, not after a TTL.
+    Verification frees the card only if billing has no active session of that id.
+    """
+
+    session_id: SessionId = Field(min_length=1, max_length=36)
+    pile_id: PileId
+    card_uid: CardUid
+
+
 class SessionOpenRequest(_Message):
     """Collector -> billing: a verified card is about to charge; open its session first."""
 
     session_id: SessionId = Field(min_length=1, max_length=36)
     pile_id: PileId
     card_uid: CardUid
-    meter_start: Decimal = Field(ge=0, allow_inf_nan=False)
-    balance: Decimal | None = Field(default=None, allow_inf_nan=False)
+    meter_start: Decimal = Field(ge=0, le=METER_MAX, allow_inf_nan=False)
+    balance: Decimal | None = Field(
+        default=None, gt=-MAX_AMOUNT, lt=MAX_AMOUNT, allow_inf_nan=False
+    )
     """The card's balance from the :class:`VerificationReply` that accepted it, if known.
 
     Billing stops the charge (``StopRequest(reason=insufficient_balance)``) when the running
@@ -96,7 +116,7 @@ class CheckoutRequest(_Message):
 
     session_id: SessionId
     pile_id: PileId
-    meter_stop: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
+    meter_stop: Decimal | None = Field(default=None, ge=0, le=METER_MAX, allow_inf_nan=False)
     stop_reason: StopReason
 
 
@@ -123,7 +143,12 @@ class CheckoutReply(_Message):
 
 
 class PileSession(_Message):
-    """Retained per pile: the session on it now, or the last one that ended there."""
+    """Retained per pile: the session on it now, or the last one that ended there.
+
+    A retained message can be written by anyone who may publish there, so nobody decides
+    from it alone: a collector that reads a state it cannot reconcile asks billing
+    (:class:`SessionQuery`) and follows billing's answer.
+    """
 
     session_id: SessionId
     pile_id: PileId
@@ -132,6 +157,33 @@ class PileSession(_Message):
     started_at: AwareDatetime
     stopped_at: AwareDatetime | None = None
     stop_reason: StopReason | None = None
+    total_cost: Price | None = None
+    """The record's cost once the session is completed (what its debit may be at most)."""
+    total_energy: Decimal | None = Field(default=None, ge=0, le=METER_MAX, allow_inf_nan=False)
+    """kWh billed, once the session is completed (for boards and their day's totals)."""
+
+
+class SessionQuery(_Message):
+    """Anyone -> billing (req/resp): billing's word on one session, or on a pile's session now.
+
+    Exactly one of ``session_id`` and ``pile_id``. By pile, the answer is the pile's active
+    session, else the last one that ended there.
+    """
+
+    session_id: SessionId | None = Field(default=None, min_length=1, max_length=36)
+    pile_id: PileId | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SessionQuery:
+        if (self.session_id is None) == (self.pile_id is None):
+            raise ValueError("name exactly one of session_id and pile_id")
+        return self
+
+
+class SessionAnswer(_Message):
+    """Billing's answer to a :class:`SessionQuery`: the session, or none (never heard of)."""
+
+    session: PileSession | None = None
 
 
 class StopRequest(_Message):
@@ -149,13 +201,15 @@ class StopRequest(_Message):
 class MeterReading(_Message):
     """A pile's meter as its collector saw it; billing times it with its own clock.
 
-    ``session_id`` is the session the collector believes is charging, if any. Readings that
-    went backwards are not forwarded (they are counted and reported as a meter anomaly).
+    ``session_id`` is the session the collector believes is charging, if any. Only readings
+    the meter rule believes are forwarded (``station_protocol.plausibility``): one that went
+    backwards, out of range or faster than the pile's rated power is counted and reported as
+    a fault instead. Billing applies the same rule again to what it receives.
     """
 
     pile_id: PileId
     session_id: SessionId | None = None
-    energy: Decimal = Field(ge=0, allow_inf_nan=False)
+    energy: Decimal = Field(ge=0, le=METER_MAX, allow_inf_nan=False)
     power: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
     current: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
     charging: bool | None = None
@@ -173,6 +227,9 @@ class DebitResult(StrEnum):
     """The amount cannot be booked (negative, or finer than the ledger keeps)."""
     CONFLICT = "conflict"
     """The session was debited before with another amount or card; the first booking stands."""
+    NOT_BILLED = "not_billed"
+    """Billing did not confirm a completed record of this session on this card for at least
+    the amount (not yet, or never): nothing booked. Billing asks again later."""
 
 
 class DebitRequest(_Message):
@@ -185,7 +242,7 @@ class DebitRequest(_Message):
     session_id: SessionId = Field(min_length=1, max_length=36)
     card_uid: CardUid
     pile_id: PileId
-    amount: Decimal = Field(ge=0, allow_inf_nan=False)
+    amount: Decimal = Field(ge=0, lt=MAX_AMOUNT, allow_inf_nan=False)
     """The record's ``total_cost.incl_vat``: what the driver pays."""
 
 
@@ -305,3 +362,123 @@ class ServiceStatus(_Message):
     state: OnlineState
     service: str
     charger: ChargerId | None = None
+    stopped: bool | None = None
+    """``True`` on the ``offline`` a service publishes itself as it stops on purpose (SIGTERM:
+    an update, a restart). Absent from the last will, so that a crash is told from a stop:
+    whoever watches the service waits a grace for it to come back before calling it missing,
+    instead of raising at once. Absent in older messages, which read as not stopped."""
+
+
+# -- the console: what people see and do ----------------------------------------------------
+
+
+class PileBoardState(StrEnum):
+    """One word for a pile on the display board, decided by its collector.
+
+    ``offline`` is also what the console shows for every pile of a collector that is itself
+    offline (its retained statuses are then stale)."""
+
+    AVAILABLE = "available"
+    PLUGGED = "plugged"
+    """The gun is in; no session yet (waiting for a card, or verifying one)."""
+    CHARGING = "charging"
+    FINISHING = "finishing"
+    """A stop was commanded; the session is being priced."""
+    FAULTED = "faulted"
+    """Out of service: the pile reports an error, or its meter cannot be believed."""
+    MAINTENANCE = "maintenance"
+    OFFLINE = "offline"
+    """Not answering breath frames, or not heard since its collector started."""
+
+
+class PileStatus(_Message):
+    """A collector's retained word on one of its piles, republished whenever it changes.
+
+    Telemetry (``power``, ``energy``) changes every reading, so a collector republishes for
+    those at most about once a second per pile; state changes go out at once.
+    """
+
+    pile_id: PileId
+    charger: ChargerId
+    state: PileBoardState
+    power: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
+    """kW, as the pile last reported it."""
+    energy: Decimal | None = Field(default=None, ge=0, le=METER_MAX, allow_inf_nan=False)
+    """kWh, the pile's meter register (last believed reading)."""
+    session_energy: Decimal | None = Field(default=None, ge=0, le=METER_MAX, allow_inf_nan=False)
+    """kWh delivered in the running session so far (``None`` when there is none)."""
+    linkquality: int | None = Field(default=None, ge=0, le=255)
+    last_seen: AwareDatetime | None = None
+    """When the pile last said anything (station clock)."""
+    session_id: SessionId | None = None
+    faults: list[str] = Field(default_factory=list, max_length=64)
+    """The codes of the pile's active conditions, as its collector reports them."""
+    updated_at: AwareDatetime
+
+
+class PileMaintenance(_Message):
+    """The console's retained word that a pile is (or is no longer) in maintenance.
+
+    A pile in maintenance refuses new charges with a clear reason on its display, finishes
+    a session already running, and is not reported faulty for being switched off.
+    """
+
+    pile_id: PileId
+    active: bool
+    reason: str = Field(default="", max_length=200)
+    since: AwareDatetime
+
+
+class KioskIntent(StrEnum):
+    START = "start"
+    STOP = "stop"
+
+
+class KioskOutcome(StrEnum):
+    STARTED = "started"
+    """The pile was told to charge; the answer carries the session id."""
+    STOPPING = "stopping"
+    """The pile was told to stop; the record follows as for a swipe at the pile."""
+    WAITING_FOR_GUN = "waiting_for_gun"
+    """The card counts as swiped: the charge starts if the gun is plugged within the
+    pairing window, as at the pile's own reader."""
+    REFUSED = "refused"
+
+
+class KioskRefusal(StrEnum):
+    """Why a kiosk start or stop was refused (card results are verification's own words)."""
+
+    UNKNOWN = "unknown"
+    BLOCKED = "blocked"
+    EXPIRED = "expired"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    ALREADY_CHARGING = "already_charging"
+    BUSY = "busy"
+    """Another card's session runs on the pile."""
+    NO_SESSION = "no_session"
+    OUT_OF_SERVICE = "out_of_service"
+    MAINTENANCE = "maintenance"
+    VERIFICATION_UNAVAILABLE = "verification_unavailable"
+    BILLING_UNAVAILABLE = "billing_unavailable"
+    NOT_STARTED = "not_started"
+    """Accepted, but the gun was unplugged before the charge could start."""
+
+
+class KioskRequest(_Message):
+    """The console -> a pile's collector: this card, at the kiosk, for this pile.
+
+    Treated as a swipe of the card at the pile's own reader (same pairing and refusal
+    rules); the collector answers once the outcome is known."""
+
+    pile_id: PileId
+    card_uid: CardUid
+    intent: KioskIntent
+
+
+class KioskReply(_Message):
+    pile_id: PileId
+    card_uid: CardUid
+    intent: KioskIntent
+    outcome: KioskOutcome
+    reason: KioskRefusal | None = None
+    session_id: SessionId | None = None

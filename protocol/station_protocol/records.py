@@ -7,6 +7,7 @@ stores it once per ``record_id``. Its JSON is the contract between the three.
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -20,6 +21,17 @@ from station_protocol.zigbee import CardUid
 RecordId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Hours = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 Reading = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+
+
+class RecordAnomaly(StrEnum):
+    """Why a record was not billed from the pile's last word: an operator should review it."""
+
+    METER_IMPLAUSIBLE = "meter_implausible"
+    """The closing reading was more than the pile could have delivered (or out of range):
+    the session was billed up to its last believed reading."""
+    PRICING_FAILED = "pricing_failed"
+    """The session could not be priced: it was closed with no energy and no cost, so that
+    the pile and the card are free again, and waits for an operator's correction."""
 
 
 class ChargingRecord(BaseModel):
@@ -59,6 +71,8 @@ class ChargingRecord(BaseModel):
     """Hours."""
     charging_periods: list[ChargingPeriod] | None = None
     """OCPI ``CdrChargingPeriod`` objects, as the pricing engine cut the session."""
+    anomaly: RecordAnomaly | None = None
+    """Set when the record needs an operator's review; absent on an ordinary record."""
 
 
 def record_json(record: ChargingRecord) -> str:

@@ -51,6 +51,7 @@ def test_the_station_cannot_reach_piles_only_for_link_faults() -> None:
     assert catalogue.unreachable_codes() == {
         "pile_unreachable",
         "zigbee_bridge_offline",
+        "zigbee_bridge_unseen",
         "collector_offline",
     }
     assert catalogue["pile_ground_failure"].severity is Severity.CRITICAL

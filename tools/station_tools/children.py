@@ -12,8 +12,43 @@ import asyncio
 import contextlib
 import signal
 import subprocess
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, Self
+
+_spawning = 0
+_deferred: list[int] = []
+
+
+@contextlib.contextmanager
+def spawning() -> Iterator[None]:
+    """Start a child and record it (``self.process = Popen(...)``) as one step.
+
+    A signal handler that raises (``station up``'s SIGINT/SIGTERM) would otherwise be able to
+    interrupt ``Popen`` after the fork, or just before its result is stored: the child would
+    run with nobody to stop it. Handlers call :func:`defer` first; a signal deferred so is
+    raised again as soon as the block ends, when the child is known.
+    """
+    global _spawning
+    _spawning += 1
+    try:
+        yield
+    finally:
+        _spawning -= 1
+        if not _spawning:
+            pending = list(dict.fromkeys(_deferred))
+            _deferred.clear()
+            for signum in pending:
+                signal.raise_signal(signum)
+
+
+def defer(signum: int) -> bool:
+    """In a signal handler: ``True`` if a child is being started, the signal then kept
+    for the end of :func:`spawning` (the handler should return at once)."""
+    if _spawning:
+        _deferred.append(signum)
+        return True
+    return False
 
 
 def terminate(

@@ -176,7 +176,7 @@ def _add_up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "--port-offset",
         type=port_offset_arg,
         default=0,
-        help="add this to every service port (8101, 8102, 8120+i), to run two stations",
+        help="add this to every service port (8100-8104, 8110, 8120+i), to run two stations",
     )
     _add_data_dir(up)
 

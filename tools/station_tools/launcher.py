@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -26,19 +26,30 @@ from typing import TextIO
 import aiomqtt
 import httpx
 
+from station_protocol.central import CentralPaths
 from station_protocol.ids import Layout
+from station_protocol.plausibility import DEFAULT_RATED_POWER
 from station_runtime.bus import BrokerAddress
+from station_tools import children
+from station_tools.admin_token import (
+    ADMIN_TOKEN_ENV,
+    AdminToken,
+    AdminTokenError,
+    central_admin_token,
+)
 from station_tools.demo_cards import DEMO_CARDS, seed_cards
 from station_tools.mosquitto import Mosquitto
-from station_tools.ports import free_port
+from station_tools.ports import free_port, port_in_use
 from station_tools.processes import ServiceProcess
 from station_tools.rig import Ports, StationRig
+from station_tools.simulator import SimulatorOptions
 from station_tools.simulator.control import wait_simulator_online
 from station_tools.station_file import ServiceEntry, StationFile, StationState
 
 HEALTH_TIMEOUT = 60.0
 SIMULATOR_TIMEOUT = 30.0
 WATCH_INTERVAL = 0.5
+SIMULATOR = "simulator"
 
 
 class StopRequested(BaseException):
@@ -68,16 +79,35 @@ class StationPlan:
     def logs(self) -> Path:
         return self.data_dir / "logs"
 
-    def rig(self, broker: BrokerAddress | str = "mqtt://127.0.0.1:1883") -> StationRig:
-        """The station's services as the rig plans them (the same plan the tests run)."""
-        return StationRig(
+    def rig(
+        self,
+        broker: BrokerAddress | str = "mqtt://127.0.0.1:1883",
+        admin_token: str | None = None,
+    ) -> StationRig:
+        """The station's services as the rig plans them (the same plan the tests run);
+        central's admin token is a throwaway one unless given."""
+        rig = StationRig(
             broker_url=str(broker),
             layout=self.layout,
             data_dir=self.data_dir.resolve(),
             ports=Ports.shifted(self.port_offset),
             t1=self.t1,
             t2=self.t2,
+            rated_power=self.rated_power,
         )
+        return rig if admin_token is None else replace(rig, admin_token=admin_token)
+
+    def admin_token(self) -> AdminToken:
+        """Central's admin token: ``STATION_CENTRAL_ADMIN_TOKEN``, else the one kept in
+        ``<data dir>/central/admin-token`` (made at the first start)."""
+        return central_admin_token(self.data_dir.resolve() / "central")
+
+    @property
+    def rated_power(self) -> Decimal | None:
+        """The simulated piles draw their power ``speedup`` times over in real time: the
+        collectors and billing must rate them so, or every reading would be implausible."""
+        drawn = SimulatorOptions().power * self.speedup
+        return drawn * 2 if self.simulator and drawn * 2 > DEFAULT_RATED_POWER else None
 
     def port_of(self, name: str) -> int | None:
         """The HTTP port of the process called ``name``, if it has one."""
@@ -89,7 +119,7 @@ class StationPlan:
 
     def simulator_process(self, broker: BrokerAddress, instance: str) -> ServiceProcess:
         return ServiceProcess(
-            name="simulator",
+            name=SIMULATOR,
             module="station_tools.simulator",
             env={
                 "STATION_SIMULATOR_BROKER": str(broker),
@@ -99,15 +129,6 @@ class StationPlan:
             },
             log_dir=self.logs,
         )
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
 
 
 def reachable(broker: BrokerAddress) -> bool:
@@ -135,34 +156,60 @@ class Launcher:
         self.processes: list[ServiceProcess] = []
         self.started_at = datetime.now(UTC)
         self.cards: dict[str, str] = {}
+        self.admin: AdminToken | None = None
+        """Central's admin token, once the services are planned."""
+        self.stop_signal: int | None = None
+        """The SIGINT or SIGTERM that asked the station to stop."""
+        self.stopping = False
+        """Set once the station stops: further signals are ignored."""
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)
 
     def run(self) -> int:
-        problem = self.preflight()
-        if problem is not None:
-            print(f"station up: {problem}", file=sys.stderr, flush=True)
-            return 1
+        """Exit code 0 after SIGINT (Ctrl-C) or SIGTERM (``station down``), at any moment:
+        during the start as well as once the station runs, every part started so far is
+        stopped and the station file removed; 1 if a part failed to start or died."""
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-        for sig in previous:
-            signal.signal(sig, _raise_stop)
         try:
-            self.start()
-            self.announce()
-            return self.watch()
-        except StopRequested:
-            self.say("\nStopping the station ...")
-            return 0
-        except StartFailure as exc:
-            print(f"station up: {exc}", file=sys.stderr, flush=True)
-            return 1
-        finally:
             for sig in previous:
-                signal.signal(sig, signal.SIG_IGN)
-            self.stop()
+                signal.signal(sig, self._on_signal)
+            problem = self.preflight()
+            if problem is not None:
+                print(f"station up: {problem}", file=sys.stderr, flush=True)
+                return 1
+            try:
+                self.start()
+                self.announce()
+                return self.watch()
+            except StopRequested:
+                self.say("\nStopping the station ...")
+                return 0
+            except StartFailure as exc:
+                print(f"station up: {exc}", file=sys.stderr, flush=True)
+                return 1
+            finally:
+                self.stopping = True
+                self.stop()
+        except StopRequested:
+            return 0  # before anything was started
+        finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        """SIGINT or SIGTERM: raise :class:`StopRequested` once, never while a child is
+        being spawned (it is raised right after) nor while the station stops."""
+        if self.stopping or self.stop_signal is not None or children.defer(signum):
+            return
+        self.stop_signal = signum
+        raise StopRequested(signum)
+
+    def check_stop(self) -> None:
+        """Raise :class:`StopRequested` again if the signal came where it was swallowed (a
+        background task of an event loop keeps the exception to itself)."""
+        if self.stop_signal is not None and not self.stopping:
+            raise StopRequested(self.stop_signal)
 
     def preflight(self) -> str | None:
         """Why the plan cannot start here, or ``None``: checked before anything is started."""
@@ -188,7 +235,12 @@ class Launcher:
         plan.logs.mkdir(parents=True, exist_ok=True)
         broker = self.start_broker()
         self.write_station_file(StationState.STARTING)
-        rig = plan.rig(broker)
+        if plan.services:
+            try:
+                self.admin = plan.admin_token()
+            except AdminTokenError as exc:
+                raise StartFailure(str(exc)) from None
+        rig = plan.rig(broker, self.admin.value if self.admin else None)
         if plan.services:
             try:
                 rig.start(HEALTH_TIMEOUT)
@@ -196,10 +248,12 @@ class Launcher:
                 raise StartFailure(f"a service did not start:\n{exc}") from None
             finally:
                 self.processes.extend(rig)
+        self.check_stop()
         if plan.simulator:
             self.start_simulator(broker)
         if plan.services:
             self.cards = seed_cards(f"{rig.url('verification')}/api/v1")
+        self.check_stop()
         self.write_station_file(StationState.RUNNING)
 
     def start_broker(self) -> BrokerAddress:
@@ -219,11 +273,14 @@ class Launcher:
         simulator.start(wait=0)
         deadline = SIMULATOR_TIMEOUT
         while deadline > 0:
+            online = False
             if not simulator.running():
                 raise StartFailure(f"the simulator exited:\n{simulator.tail_log()}")
             with contextlib.suppress(aiomqtt.MqttError):
-                if asyncio.run(wait_simulator_online(broker, instance, 1.0)):
-                    return
+                online = asyncio.run(wait_simulator_online(broker, instance, 1.0))
+            self.check_stop()
+            if online:
+                return
             deadline -= 1.0
         raise StartFailure(f"the simulator did not come online:\n{simulator.tail_log()}")
 
@@ -262,10 +319,15 @@ class Launcher:
         ).write(self.plan.data_dir)
 
     def announce(self) -> None:
-        """The one screen a person needs: where everything is and what to type next."""
+        """The one screen a person needs: the board first (what most come for), then where
+        everything else is and what to type next."""
         plan = self.plan
         say = self.say
         layout = plan.layout
+        board = self.url_of("console")
+        if board is not None:
+            say(f"Board: {board}/")
+            say()
         say(
             f"Station up: {_count(layout.chargers, 'charger')} x "
             f"{_count(layout.piles_per_charger, 'pile')}"
@@ -282,15 +344,8 @@ class Launcher:
             say(f"  {process.name:<16}{api:<34} docs {url}/docs   metrics {url}/metrics")
         say(f"  {'logs':<16}{plan.logs}/")
         say(f"  {'T1 / T2':<16}{plan.t1:g} s / {plan.t2:g} s")
-        if self.cards:
-            say()
-            say("Demo cards")
-            for card in DEMO_CARDS:
-                note = f"  ({card.note})" if card.note else ""
-                say(
-                    f"  {card.uid:<12}{card.holder:<16}balance {card.balance}{note}"
-                    f"  [{self.cards.get(card.uid, '?')}]"
-                )
+        self.announce_cards()
+        self.announce_central()
         data = f" --data-dir {plan.data_dir}" if plan.data_dir != Path(".station") else ""
         if plan.simulator:
             pile = layout.pile_ids()[0]
@@ -302,10 +357,47 @@ class Launcher:
         say()
         say(f"Ctrl-C here (or `station down{data}`) stops the station.")
 
+    def announce_cards(self) -> None:
+        if not self.cards:
+            return
+        self.say()
+        self.say("Demo cards")
+        for card in DEMO_CARDS:
+            note = f"  ({card.note})" if card.note else ""
+            self.say(
+                f"  {card.uid:<12}{card.holder:<16}balance {card.balance}{note}"
+                f"  [{self.cards.get(card.uid, '?')}]"
+            )
+
+    def announce_central(self) -> None:
+        """Ready-to-paste ``curl`` lines for the records synced to central: the admin token
+        is read from where it is kept, so it never shows on the screen or in a log."""
+        central = self.url_of("central")
+        if central is None or self.admin is None:
+            return
+        where = self.admin.file or f"${ADMIN_TOKEN_ENV}"
+        station = self.plan.rig().station_id
+        auth = f"curl -sH {self.admin.header()}"
+        self.say()
+        self.say(f"Central's records (admin token in {where})")
+        self.say(f"  {auth} {central}{CentralPaths.STATIONS}")
+        self.say(f'  {auth} "{central}{CentralPaths.RECORDS}?station_id={station}"')
+        self.say(
+            f'  {auth} -o records.csv "{central}{CentralPaths.RECORDS_CSV}?station_id={station}"'
+        )
+
+    def url_of(self, name: str) -> str | None:
+        """The base URL of the started process called ``name``, if it runs one."""
+        for process in self.processes:
+            if process.name == name:
+                return base_url(process)
+        return None
+
     def watch(self) -> int:
         """Sleep until a part dies; then say which, show its log, and ask for exit code 1."""
         while True:
             time.sleep(WATCH_INTERVAL)
+            self.check_stop()
             if self.mosquitto is not None and (
                 self.mosquitto.process is None or self.mosquitto.process.poll() is not None
             ):
@@ -328,10 +420,18 @@ class Launcher:
         print("station up: stopping the station.", file=sys.stderr, flush=True)
 
     def stop(self) -> None:
-        """Stop every part, the simulator and collectors first, the broker last."""
+        """Stop every part: the services (each says it stops on purpose), then the simulator,
+        the broker last.
+
+        Not the simulated piles first: bridges that vanish under running collectors would be
+        announced as offline, and their bulletins left on the board for the next start.
+        """
         running = [p for p in reversed(self.processes) if p.running()]
-        for process in running:
+        services = [p for p in running if p.name != SIMULATOR]
+        for process in services:
             process.signal(signal.SIGTERM)
+        for process in services:
+            process.stop()
         for process in reversed(self.processes):
             process.stop()
         if self.mosquitto is not None:
@@ -343,10 +443,6 @@ class Launcher:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def _raise_stop(signum: int, frame: FrameType | None) -> None:
-    raise StopRequested(signum)
 
 
 def _tail(path: Path, lines: int = 20) -> str:

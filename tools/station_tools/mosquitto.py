@@ -80,12 +80,14 @@ class Mosquitto(children.Started):
     def start(self) -> Mosquitto:
         conf = self._dir / "mosquitto.conf"
         conf.write_text(self.config())
-        self.process = subprocess.Popen(
-            [mosquitto_binary(), "-c", str(conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        binary = mosquitto_binary()
+        with children.spawning():
+            self.process = subprocess.Popen(
+                [binary, "-c", str(conf)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         if not wait_for_port(self.port, 10):
             self.stop()
             raise RuntimeError(f"mosquitto did not listen on {self.port}: see {self.log_file}")

@@ -45,6 +45,23 @@ def free_port(avoid: Collection[int] = ()) -> int:
     raise OSError(f"no free loopback port in {low}-{high}")
 
 
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could not bind ``port`` now, as the station's servers bind it.
+
+    With ``SO_REUSEADDR``, as uvicorn and mosquitto set it: on Linux that still refuses a
+    port something listens on (what we must not start over), but not one held only by
+    connections in TIME_WAIT, which a restart within a minute of a stop leaves behind
+    (Prometheus's scrapes, a browser's requests).
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def free_ports(count: int) -> list[int]:
     """``count`` distinct free ports."""
     ports: list[int] = []

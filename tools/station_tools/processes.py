@@ -89,14 +89,17 @@ class ServiceProcess(children.Started):
     def start(self, wait: float = 30.0) -> ServiceProcess:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_file.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module],
-            env={**os.environ, **self.env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        try:
+            with children.spawning():
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", self.module],
+                    env={**os.environ, **self.env},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        finally:
+            log.close()
         self.starts += 1
         if wait and self.health_url:
             self.wait_healthy(wait)

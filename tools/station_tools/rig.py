@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 
 from station_protocol.ids import Layout
@@ -18,7 +19,7 @@ from station_tools.central import register_station
 from station_tools.ports import free_ports
 from station_tools.processes import ServiceProcess
 
-SERVICES = ("verification", "billing", "faults", "central", "sync")
+SERVICES = ("verification", "billing", "faults", "console", "central", "sync")
 """The station's services besides the collectors, in start order (sync needs central)."""
 
 
@@ -26,6 +27,7 @@ SERVICES = ("verification", "billing", "faults", "central", "sync")
 class Ports:
     """HTTP ports: the documented defaults, shifted by an offset, or free ones for tests."""
 
+    console: int = 8100
     verification: int = 8101
     billing: int = 8102
     faults: int = 8103
@@ -40,6 +42,7 @@ class Ports:
         """The defaults plus ``offset``, to run a second station beside the first."""
         base = cls()
         return cls(
+            console=base.console + offset,
             verification=base.verification + offset,
             billing=base.billing + offset,
             faults=base.faults + offset,
@@ -51,8 +54,11 @@ class Ports:
     @classmethod
     def free(cls, chargers: int) -> Ports:
         """Free loopback ports for everything (tests, several stations on one machine)."""
-        verification, billing, faults, sync, central, *collectors = free_ports(5 + chargers)
+        console, verification, billing, faults, sync, central, *collectors = free_ports(
+            6 + chargers
+        )
         return cls(
+            console=console,
             verification=verification,
             billing=billing,
             faults=faults,
@@ -80,6 +86,9 @@ class StationRig:
     t1: float = 1.0
     t2: float = 60.0
     station_id: str = "station-1"
+    rated_power: Decimal | None = None
+    """kW the collectors and billing take as the piles' rating (their default if ``None``);
+    a simulator sped up N times draws N times its power in real time."""
     env: dict[str, dict[str, str]] = field(default_factory=dict)
     """Extra settings per service name (``verification``, ``billing``, ``collector``, ...)."""
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
@@ -112,6 +121,13 @@ class StationRig:
             "verification": {},
             "billing": {"station_id": self.station_id, "layout": str(self.layout)},
             "faults": {"layout": str(self.layout)},
+            "console": {
+                "layout": str(self.layout),
+                "station_name": self.station_id,
+                "verification_url": self.url("verification"),
+                "billing_url": self.url("billing"),
+                "faults_url": self.url("faults"),
+            },
             "central": {"admin_token": self.admin_token},
             "sync": {
                 "station_id": self.station_id,
@@ -121,6 +137,8 @@ class StationRig:
                 "database_url": f"sqlite:///{billing_db}",
             },
         }
+        if self.rated_power is not None:
+            settings["billing"]["rated_power"] = str(self.rated_power)
         plan = [self._service(name, settings[name]) for name in SERVICES if name != "sync"]
         for index, charger in enumerate(self.layout.charger_ids(), start=1):
             plan.append(self._collector(index, charger))
@@ -131,13 +149,16 @@ class StationRig:
         return plan
 
     def _collector(self, index: int, charger: str) -> ServiceProcess:
+        settings = {
+            "charger": charger,
+            "piles": str(self.layout.piles_per_charger),
+            "t1": str(self.t1),
+        }
+        if self.rated_power is not None:
+            settings["rated_power"] = str(self.rated_power)
         process = self._service(
             "collector",
-            {
-                "charger": charger,
-                "piles": str(self.layout.piles_per_charger),
-                "t1": str(self.t1),
-            },
+            settings,
             port=self.ports.collector(index),
             data=self.data_dir / "collectors" / charger,
         )

@@ -91,6 +91,7 @@ def test_the_plan_gives_every_service_its_port_and_variables(tmp_path: Path) -> 
         "verification",
         "billing",
         "faults",
+        "console",
         "central",
         "sync",
         "collector-c1",
@@ -113,12 +114,18 @@ def test_the_plan_gives_every_service_its_port_and_variables(tmp_path: Path) -> 
     assert processes["sync"].env["STATION_SYNC_PORT"] == "8104"
     assert processes["sync"].env["STATION_SYNC_CENTRAL_URL"] == "http://127.0.0.1:8110"
     assert processes["central"].env["STATION_CENTRAL_PORT"] == "8110"
-    assert 8100 not in plan.ports().values()  # the display board's
+    console = processes["console"]
+    assert console.env["STATION_CONSOLE_PORT"] == "8100"  # the board's
+    assert console.env["STATION_CONSOLE_BILLING_URL"] == "http://127.0.0.1:8102"
+    assert console.health_url == "http://127.0.0.1:8100/ready"
+    given = {p.name: p for p in plan.rig(broker, "an-admin-token-0123456789").plan()}
+    assert given["central"].env["STATION_CENTRAL_ADMIN_TOKEN"] == "an-admin-token-0123456789"
     shifted = StationPlan(data_dir=tmp_path, layout=Layout(1, 1), port_offset=1000)
     assert shifted.ports() == {
         "verification": 9101,
         "billing": 9102,
         "faults": 9103,
+        "console": 9100,
         "central": 9110,
         "sync": 9104,
         "collector c1": 9121,

@@ -39,9 +39,13 @@ zigbee2mqtt-{{ $charger }}:{{ include "station.chargerPassword" (list $root (pri
 
 {{/*
 Deny by default: mosquitto lets a user use only the topics listed under it. A collector
-publishes only under its own charger's topics, its own piles' meter readings and the three
-request topics, and reads only its own replies (its client id is fixed to collector-c<i>),
-its own stop requests and fault reports, and the pile sessions.
+publishes only under its own charger's topics, its own piles' meter readings and statuses
+and the three request topics, and reads only its own replies (its client id is fixed to
+collector-c<i>), its own stop requests, kiosk requests and fault reports, its own piles'
+statuses (to say again one someone else overwrote) and maintenance, the pile sessions, and
+the faults service's status (a restart of it is not a lost local server). It answers the
+console's kiosk requests on the console's reply topic only: the console's client id is
+meant to be fixed to "console" where it is deployed, as a collector's is to collector-c<i>.
 */}}
 {{- define "station.mosquittoAcl" -}}
 {{- $root := . -}}
@@ -66,15 +70,23 @@ user collector-{{ $charger }}
 topic write station/v1/collectors/{{ $charger }}/#
 topic read station/v1/collectors/{{ $charger }}/stop
 topic read station/v1/collectors/{{ $charger }}/faults/#
+topic read station/v1/collectors/{{ $charger }}/kiosk
 topic readwrite {{ $z2m }}/{{ $charger }}/#
 {{- range $pile := until (int $root.Values.pilesPerCharger) }}
-topic write station/v1/piles/{{ $charger }}-p{{ printf "%02d" (add1 $pile) }}/meter
+{{- $pileId := printf "%s-p%02d" $charger (add1 $pile) }}
+topic write station/v1/piles/{{ $pileId }}/meter
+topic readwrite station/v1/piles/{{ $pileId }}/status
+topic read station/v1/piles/{{ $pileId }}/maintenance
 {{- end }}
 topic write station/v1/verification/requests
 topic write station/v1/billing/open
 topic write station/v1/billing/checkout
+topic write station/v1/billing/sessions
+topic write station/v1/verification/withdrawals
 topic read station/v1/replies/collector-{{ $charger }}
+topic write station/v1/replies/console
 topic read station/v1/sessions/+
+topic read station/v1/services/faults/status
 {{- if $root.Values.zigbee2mqtt.enabled }}
 
 user zigbee2mqtt-{{ $charger }}

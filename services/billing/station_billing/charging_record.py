@@ -13,7 +13,7 @@ from typing import Any
 from station_billing.models import ChargingSession
 from station_protocol.messages import StopReason
 from station_protocol.ocpi import Price
-from station_protocol.records import ChargingRecord
+from station_protocol.records import ChargingRecord, RecordAnomaly
 
 CDR_BREAKDOWN = (
     "total_energy_cost",
@@ -37,6 +37,7 @@ def charging_record(
     total_energy: Decimal,
     total_cost: Price,
     cdr: dict[str, Any],
+    anomaly: RecordAnomaly | None = None,
 ) -> ChargingRecord:
     return ChargingRecord.model_validate(
         {
@@ -55,5 +56,6 @@ def charging_record(
             "currency": session.currency,
             "tariff_id": session.tariff_id,
             **{name: cdr[name] for name in CDR_BREAKDOWN if name in cdr},
+            "anomaly": anomaly,
         }
     )

@@ -24,7 +24,7 @@ from station_billing.debit_store import DebitStore
 from station_billing.metrics import BillingMetrics
 from station_billing.models import DebitStatus
 from station_protocol import channels
-from station_protocol.messages import DebitRequest
+from station_protocol.messages import DebitReply, DebitRequest, DebitResult
 from station_runtime.bus import Bus
 from station_runtime.tasks import stop_if_cancelled
 
@@ -71,6 +71,15 @@ class DebitSettler:
             log.warning("debit not acknowledged yet, will retry", extra={**extra, "error": error})
             await asyncio.to_thread(self.store.failed, session_id, error, self.clock())
             return Settlement(False)
+        if reply.settled and not _answers(reply, request):
+            # A "booked" that names another session, card or amount is not verification's
+            # answer to this request (a stranger raced it, or a stale redelivery): taking it
+            # would mark a debit settled that no ledger holds. Ask again later.
+            self.metrics.debits.labels("mismatched").inc()
+            error = f"reply {reply.result.value} for {reply.session_id} of {reply.amount}"
+            log.warning("debit reply does not match the request", extra={**extra, "error": error})
+            await asyncio.to_thread(self.store.failed, session_id, error, self.clock())
+            return Settlement(False)
         self.metrics.debits.labels(reply.result.value).inc()
         if reply.settled:
             await asyncio.to_thread(self.store.settled, session_id, reply.balance, self.clock())
@@ -80,6 +89,12 @@ class DebitSettler:
             )
             return Settlement(True, reply.balance)
         error = f"{reply.result.value}: {reply.error or ''}".strip()
+        if reply.result is DebitResult.NOT_BILLED:
+            # Verification could not get billing's word on the record (billing busy, the
+            # broker restarting): not a refusal, the debit stays pending.
+            log.warning("debit not booked yet, will retry", extra={**extra, "error": error})
+            await asyncio.to_thread(self.store.failed, session_id, error, self.clock())
+            return Settlement(False)
         await asyncio.to_thread(self.store.refused, session_id, error, self.clock())
         log.error("debit refused by verification", extra={**extra, "error": error})
         return Settlement(False)
@@ -103,3 +118,13 @@ class DebitSettler:
             except Exception:
                 log.exception("debit retry round failed")
             stop_if_cancelled()
+
+
+def _answers(reply: DebitReply, request: DebitRequest) -> bool:
+    """A settled reply names the request's session and card and the amount it asked for."""
+    return (
+        reply.session_id == request.session_id
+        and reply.card_uid == request.card_uid
+        and reply.amount is not None
+        and reply.amount == request.amount
+    )

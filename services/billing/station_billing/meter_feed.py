@@ -6,6 +6,12 @@ changed (the pile started or stopped charging, the current or power crossed a li
 session's tariff) or when the last sample is ``meter_sample_interval`` old; the samples are
 what the charging periods are built from (:mod:`station_billing.metering`, pure).
 
+Each reading is first judged by the meter rule (``station_protocol.plausibility``), per
+pile, as the collector judged it: what the pile cannot have counted is dropped and counted
+(``implausible``, ``backwards``) and never enters a bill, even from a client that got past
+the collector. The last believed reading of each pile is also what a session's opening
+reading is checked against (:meth:`MeterFeed.plausible_start`).
+
 Every ``running_cost_interval`` the session's running cost is worked out from its samples
 and this reading, by the same function that prices the record at checkout
 (:func:`station_billing.session_cost.session_cost`); when it reaches the card's balance at
@@ -24,6 +30,7 @@ reads the samples from the database each time, so it sees every replica's.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from bisect import bisect_right
 from collections.abc import Callable
@@ -44,6 +51,7 @@ from station_billing.session_store import SessionStore
 from station_protocol import channels
 from station_protocol.ids import charger_of
 from station_protocol.messages import MeterReading, SessionStatus, StopReason, StopRequest
+from station_protocol.plausibility import MeterCredit, Verdict
 from station_runtime.bus import Bus, BusUnavailable
 from station_runtime.deliveries import Delivery
 
@@ -90,12 +98,63 @@ class MeterFeed:
     on_new_pile: Callable[[], None] = lambda: None
     _tracked: dict[str, _Tracked] = field(default_factory=dict)
     _piles: set[str] = field(default_factory=set)
+    _meters: dict[str, MeterCredit] = field(default_factory=dict)
+    """The meter rule's judge of each pile's readings, as this replica received them."""
 
     def register(self) -> None:
         self.bus.subscribe(channels.PILE_METER, self.on_reading, share=SHARE_GROUP)
 
     def forget(self, session_id: str) -> None:
         self._tracked.pop(session_id, None)
+
+    def latest(self, session_id: str) -> MeterSample | None:
+        """The latest reading of the session this replica believed, if any."""
+        tracked = self._tracked.get(session_id)
+        return tracked.latest if tracked is not None else None
+
+    def plausible_start(self, pile_id: str, meter_start: Decimal, now: datetime) -> bool:
+        """Could the pile's meter read ``meter_start`` now, after what billing last believed?
+
+        Without a believed reading of the pile (billing just started) there is nothing to
+        hold it against, and it is taken.
+        """
+        meter = self._meters.get(pile_id)
+        if meter is None or meter.energy is None:
+            return True
+        return copy.copy(meter).judge(meter_start, now.timestamp()) is Verdict.BELIEVED
+
+    def opened(self, pile_id: str, meter_start: Decimal, now: datetime) -> None:
+        """A session opened at ``meter_start``: the pile's meter stood there, if billing had
+        no believed reading of it yet (the collector judged it by the same rule)."""
+        meter = self._meter(pile_id)
+        if meter.energy is None:
+            meter.judge(meter_start, now.timestamp())
+
+    def _meter(self, pile_id: str) -> MeterCredit:
+        meter = self._meters.get(pile_id)
+        if meter is None:
+            meter = self._meters[pile_id] = self.settings.meter_credit(pile_id)
+        return meter
+
+    def _judge(self, reading: MeterReading, now: datetime) -> Verdict:
+        meter = self._meter(reading.pile_id)
+        verdict = meter.judge(reading.energy, now.timestamp())
+        if verdict is not Verdict.BELIEVED:
+            outcome = (
+                MeterOutcome.BACKWARDS if verdict is Verdict.BACKWARDS else MeterOutcome.IMPLAUSIBLE
+            )
+            self.metrics.meter_readings.labels(outcome.value).inc()
+            log.warning(
+                "meter reading the pile cannot have counted: dropped",
+                extra={
+                    "pile_id": reading.pile_id,
+                    "session_id": reading.session_id,
+                    "energy": str(reading.energy),
+                    "last_believed": str(meter.energy),
+                    "why": verdict.value,
+                },
+            )
+        return verdict
 
     async def remember_pile(self, pile_id: str) -> None:
         if pile_id in self._piles:
@@ -107,7 +166,15 @@ class MeterFeed:
     async def on_reading(self, delivery: Delivery[MeterReading]) -> None:
         reading = delivery.body
         now = self.clock()
+        layout = self.settings.layout
+        if layout is not None and not layout.has_pile(reading.pile_id):
+            # Nothing to bill, and no pile to remember (a forged stream of made-up piles
+            # would otherwise grow the tariff displays without end).
+            self.metrics.meter_readings.labels(MeterOutcome.UNKNOWN_PILE.value).inc()
+            return
         await self.remember_pile(reading.pile_id)
+        if self._judge(reading, now) is not Verdict.BELIEVED:
+            return
         session = await asyncio.to_thread(self._session_for, reading)
         if session is None:
             if reading.session_id is not None:

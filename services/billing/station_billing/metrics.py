@@ -29,13 +29,18 @@ class MeterOutcome(StrEnum):
     NO_SESSION = "no_session"
     """No active session on the pile: nothing to bill."""
     BACKWARDS = "backwards"
-    """Below the session's last reading: dropped."""
+    """Below the pile's or the session's last reading: dropped."""
+    IMPLAUSIBLE = "implausible"
+    """Out of range, or more than the pile's rated power could deliver since: dropped."""
+    UNKNOWN_PILE = "unknown_pile"
+    """A pile outside the station's layout: dropped."""
 
 
 @dataclass(frozen=True)
 class BillingMetrics:
     sessions_opened: Counter
     sessions_completed: Counter
+    sessions_refused: Counter
     dropped_messages: Counter
     meter_readings: Counter
     debits: Counter
@@ -55,6 +60,12 @@ class BillingMetrics:
                 "Sessions priced and stored as charging records (each once)",
                 registry=registry,
             ),
+            sessions_refused=Counter(
+                "station_billing_sessions_refused",
+                "Session openings refused for what they claimed, by reason",
+                ["reason"],
+                registry=registry,
+            ),
             dropped_messages=Counter(
                 "station_billing_dropped_messages",
                 "Bus messages that could not be read (bad JSON or fields), logged and dropped",
@@ -69,7 +80,8 @@ class BillingMetrics:
             ),
             debits=Counter(
                 "station_billing_debits",
-                "Debit requests to verification, by answer ('unanswered': timed out, retried)",
+                "Debit requests to verification, by answer ('unanswered': timed out; 'mismatched':"
+                " a settled answer for another session, card or amount; both retried)",
                 ["result"],
                 registry=registry,
             ),
@@ -84,7 +96,7 @@ class BillingMetrics:
                 registry=registry,
             ),
         )
-        for result in [*DebitResult, "unanswered"]:
+        for result in [*DebitResult, "unanswered", "mismatched"]:
             metrics.debits.labels(str(result))
         for outcome in MeterOutcome:
             metrics.meter_readings.labels(outcome.value)

@@ -71,6 +71,8 @@ class ChargingSession(SQLModel, table=True):
     """The card's balance when the session opened, if known: the running cost's limit."""
     stop_requested_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     """When billing last asked the collector to stop the charge (balance used up)."""
+    anomaly: str | None = Field(default=None, sa_column=Column(String(32)))
+    """``RecordAnomaly``: the record was billed other than from the pile's last word."""
 
 
 def _autoincrement() -> Column[int]:

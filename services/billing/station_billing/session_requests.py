@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from datetime import datetime
 
 from station_billing.compiled_tariffs import CompiledTariffs
 from station_billing.core.config import Settings
@@ -33,7 +32,7 @@ from station_billing.models import ChargingSession
 from station_billing.pricing.localtime import StationZone
 from station_billing.receipts import with_balance
 from station_billing.sample_store import SampleStore
-from station_billing.session_closing import close_session
+from station_billing.session_closing import Meter, close_session
 from station_billing.session_store import (
     CompleteOutcome,
     OpenOutcome,
@@ -48,23 +47,26 @@ from station_protocol.messages import (
     CheckoutReply,
     CheckoutRequest,
     PileSession,
+    SessionAnswer,
     SessionOpenReply,
     SessionOpenRequest,
+    SessionQuery,
     SessionStatus,
     StopReason,
 )
+from station_protocol.ocpi import Price
 from station_runtime.bus import Bus
 from station_runtime.clock import Clock
 from station_runtime.deliveries import Delivery
-from station_runtime.tasks import cancel_until_done
+from station_runtime.tasks import RoundTrips
 
 log = logging.getLogger("station.billing.handlers")
 
-M = TypeVar("M")
-R = TypeVar("R")
 
 SHARE_GROUP = "billing"
 UNKNOWN_SESSION = "unknown session"
+IMPLAUSIBLE_START = "meter_start is not the pile's meter reading"
+UNKNOWN_PILE = "no such pile at this station"
 
 OPEN_ERRORS = {
     OpenOutcome.PILE_BUSY: "pile {pile_id} already has an active session",
@@ -89,33 +91,40 @@ class SessionRequests:
     clock: Clock
     zone: StationZone
     settings: Settings
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _trips: RoundTrips = field(default_factory=lambda: RoundTrips("billing"))
 
     def register(self) -> None:
         self.bus.serve(channels.SESSION_OPEN, self.on_session_open, share=SHARE_GROUP)
         self.bus.serve(channels.CHECKOUT, self.on_checkout, share=SHARE_GROUP)
+        self.bus.serve(channels.SESSION_QUERY, self.on_session_query, share=SHARE_GROUP)
+
+    async def on_session_query(self, delivery: Delivery[SessionQuery]) -> SessionAnswer:
+        """Billing's word on a session: by id, or the pile's active one else its last one."""
+        query = delivery.body
+        if query.session_id is not None:
+            session = await asyncio.to_thread(self.sessions.get, query.session_id)
+        else:
+            assert query.pile_id is not None
+            session = await asyncio.to_thread(self.sessions.now_on_pile, query.pile_id)
+        return SessionAnswer(session=pile_session(session) if session is not None else None)
 
     async def close(self) -> None:
         """Cancel the round trips still running (the service is stopping)."""
-        await cancel_until_done(self._tasks)
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("billing task failed", exc_info=task.exception())
+        await self._trips.close()
 
     async def on_session_open(self, delivery: Delivery[SessionOpenRequest]) -> None:
         request = delivery.body
         now = self.clock()
+        refusal = await self._refusal(request, now)
+        if refusal is not None:
+            reply = SessionOpenReply(session_id=request.session_id, opened=False, error=refusal)
+            await self.bus.answer(channels.SESSION_OPEN, delivery, reply)
+            return
         tariff = await asyncio.to_thread(self.in_effect.on, request.pile_id, now)
         result = await asyncio.to_thread(self.sessions.open, request, now, tariff)
         extra = _ids(request.session_id, request.pile_id, request.card_uid)
         if result.outcome is OpenOutcome.OPENED:
+            self.meters.opened(request.pile_id, request.meter_start, now)
             self.metrics.sessions_opened.inc()
             log.info(
                 "session opened",
@@ -127,7 +136,7 @@ class SessionRequests:
                 },
             )
             if request.balance is None:
-                self._spawn(self._learn_balance(request))
+                self._trips.spawn(self._learn_balance(request))
         elif result.outcome is not OpenOutcome.ALREADY_OPEN:
             log.warning("session not opened", extra={**extra, "reason": result.outcome.value})
         await self.bus.answer(channels.SESSION_OPEN, delivery, _open_reply(request, result))
@@ -135,6 +144,39 @@ class SessionRequests:
             # Published again on a redelivery too: the first publish may have been lost.
             await self._publish_pile_session(result.session)
         await self.meters.remember_pile(request.pile_id)
+
+    async def _refusal(self, request: SessionOpenRequest, now: datetime) -> str | None:
+        """Why an opening cannot be true (a pile the station does not have, a meter reading
+        that is not the pile's), or ``None``."""
+        layout = self.settings.layout
+        if layout is not None and not layout.has_pile(request.pile_id):
+            self.metrics.sessions_refused.labels("unknown_pile").inc()
+            log.warning(
+                "session not opened: no such pile at this station",
+                extra=_ids(request.session_id, request.pile_id, request.card_uid),
+            )
+            return UNKNOWN_PILE
+        if not await self._plausible_opening(request, now):
+            return IMPLAUSIBLE_START
+        return None
+
+    async def _plausible_opening(self, request: SessionOpenRequest, now: datetime) -> bool:
+        """A new session opens at the pile's meter as billing last believed it, no lower and
+        no further on than the pile could have counted since (a redelivered open of a
+        stored session is answered as before, whatever the meter has done since)."""
+        if self.meters.plausible_start(request.pile_id, request.meter_start, now):
+            return True
+        if await asyncio.to_thread(self.sessions.get, request.session_id) is not None:
+            return True
+        self.metrics.sessions_refused.labels("implausible_meter_start").inc()
+        log.warning(
+            "session not opened: its opening reading is not the pile's meter",
+            extra={
+                **_ids(request.session_id, request.pile_id, request.card_uid),
+                "meter_start": str(request.meter_start),
+            },
+        )
+        return False
 
     async def _learn_balance(self, request: SessionOpenRequest) -> None:
         """The open did not carry the card's balance: ask verification for it."""
@@ -163,7 +205,7 @@ class SessionRequests:
         if session.receipt_final:
             await self._reply_receipt(delivery, session)
         else:
-            self._spawn(self._settle_and_reply(delivery, session.id))
+            self._trips.spawn(self._settle_and_reply(delivery, session.id))
 
     async def _complete(
         self, session: ChargingSession, request: CheckoutRequest
@@ -175,6 +217,11 @@ class SessionRequests:
                 extra={**_extra(session), "request_pile_id": request.pile_id},
             )
         samples = await asyncio.to_thread(self.samples.of, session.id)
+        meter = Meter(
+            samples=samples,
+            latest=self.meters.latest(session.id),
+            rated_power=self.settings.rated_powers().of(session.pile_id),
+        )
         compiled = self.compiled.of_session(session)
         closing = await asyncio.to_thread(
             close_session,
@@ -182,7 +229,7 @@ class SessionRequests:
             request,
             self.clock(),
             self.settings.station_id,
-            samples,
+            meter,
             compiled,
             self.zone,
         )
@@ -196,6 +243,7 @@ class SessionRequests:
                     **_extra(session),
                     "total_energy": str(closing.total_energy),
                     "total_cost": str(closing.total_cost.incl_vat),
+                    "anomaly": closing.anomaly,
                 },
             )
         return result.session
@@ -236,6 +284,12 @@ def pile_session(session: ChargingSession) -> PileSession:
         started_at=session.started_at,
         stopped_at=session.stopped_at,
         stop_reason=StopReason(session.stop_reason) if session.stop_reason else None,
+        total_cost=(
+            Price(excl_vat=session.cost_excl_vat, incl_vat=session.cost_incl_vat)
+            if session.cost_excl_vat is not None and session.cost_incl_vat is not None
+            else None
+        ),
+        total_energy=session.total_energy,
     )
 
 

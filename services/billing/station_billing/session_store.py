@@ -94,6 +94,10 @@ class SessionStore:
         found = self.find(SessionFilter(pile_id=pile_id, limit=1))
         return found[0] if found else None
 
+    def now_on_pile(self, pile_id: str) -> ChargingSession | None:
+        """The pile's active session, else the last one that ended there."""
+        return self.active_on_pile(pile_id) or self.latest_on_pile(pile_id)
+
     def active_on_pile(self, pile_id: str) -> ChargingSession | None:
         with self._session() as db:
             return db.exec(
@@ -177,6 +181,7 @@ class SessionStore:
                 receipt=closing.receipt.model_dump_json(),
                 receipt_final=False,
                 cdr=closing.cdr,
+                anomaly=closing.anomaly.value if closing.anomaly is not None else None,
             )
         )
         with self._session() as db:

@@ -46,6 +46,7 @@ from station_protocol.messages import (
 from station_runtime.bus import BrokerAddress, Bus, BusOptions
 from station_runtime.deliveries import Incoming
 from station_tools.mosquitto import Mosquitto
+from station_tools.testing import served
 
 
 @dataclass
@@ -61,11 +62,24 @@ class StationClock:
         self.now += timedelta(**delta)
 
 
+CHARGE_TIME = timedelta(hours=1)
+"""How long a test's charge takes when the test does not move the clock itself: billing
+believes no energy a pile could not have delivered in the time (docs/pricing.md)."""
+
+
 @dataclass
 class Collector:
     """The collector's side of the billing bus."""
 
     bus: Bus
+    clock: StationClock | None = None
+    """Billing's clock, moved by :data:`CHARGE_TIME` at a checkout if the test did not move
+    it since the opening."""
+    _opened: dict[str, datetime] = field(default_factory=dict)
+
+    def _charged(self, session_id: str) -> None:
+        if self.clock is not None and self._opened.pop(session_id, None) == self.clock.now:
+            self.clock.now += CHARGE_TIME
 
     async def open(
         self,
@@ -82,6 +96,8 @@ class Collector:
             meter_start=Decimal(meter_start),
             balance=Decimal(balance) if balance is not None else None,
         )
+        if self.clock is not None:
+            self._opened[session_id] = self.clock.now
         answer = await self.bus.request(channels.SESSION_OPEN.topic(), request)
         return SessionOpenReply.model_validate_json(answer)
 
@@ -98,6 +114,7 @@ class Collector:
             meter_stop=Decimal(meter_stop) if meter_stop is not None else None,
             stop_reason=stop_reason,
         )
+        self._charged(session_id)
         answer = await self.bus.request(channels.CHECKOUT.topic(), request)
         return CheckoutReply.model_validate_json(answer)
 
@@ -114,6 +131,7 @@ class Collector:
             meter_stop=Decimal(meter_stop),
             stop_reason=StopReason.LOCAL,
         )
+        self._charged(session_id)
         return await self.bus.request(channels.CHECKOUT.topic(), request)
 
 
@@ -210,11 +228,23 @@ class Ledger:
     booked: dict[str, Decimal] = field(default_factory=dict)
     requests: list[DebitRequest] = field(default_factory=list)
     silent: bool = False
+    stranger: bool = False
+    """Answer as a stranger on the bus would: "booked" for another amount, booking nothing."""
 
     async def on_debit(self, message: Incoming) -> None:
         request = DebitRequest.model_validate_json(message.payload)
         self.requests.append(request)
         if self.silent:
+            return
+        if self.stranger:
+            forged = DebitReply(
+                session_id=request.session_id,
+                card_uid=request.card_uid,
+                result=DebitResult.BOOKED,
+                amount=request.amount + 1,
+                balance=Decimal("999.00"),
+            )
+            await self.bus.reply(message, forged)
             return
         balance = self.balances.setdefault(request.card_uid, self.balance)
         result = DebitResult.ALREADY_BOOKED
@@ -270,11 +300,8 @@ async def ledger(mosquitto: Mosquitto) -> AsyncIterator[Ledger]:
 async def running_billing(settings: Settings, clock: StationClock) -> AsyncIterator[Billing]:
     """Billing in this process, lifespan and all, connected and subscribed when it yields."""
     app = create_app(settings, clock=clock)
-    async with app.router.lifespan_context(app):
-        await app.state.service.bus.wait_connected(10)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://billing") as http:
-            yield Billing(app, http, clock)
+    async with served(app, "billing") as http:
+        yield Billing(app, http, clock)
 
 
 @pytest.fixture
@@ -287,12 +314,14 @@ async def billing(
 
 
 @asynccontextmanager
-async def collector_on(broker_url: str) -> AsyncIterator[Collector]:
+async def collector_on(
+    broker_url: str, clock: StationClock | None = None
+) -> AsyncIterator[Collector]:
     name = f"test-collector-{uuid.uuid4().hex[:8]}"
     options = BusOptions(broker=BrokerAddress.parse(broker_url), client_id=name, service=name)
     async with Bus(options) as bus:
         await bus.wait_connected(10)
-        yield Collector(bus)
+        yield Collector(bus, clock)
 
 
 @pytest.fixture
@@ -302,8 +331,8 @@ def collector_for() -> Any:
 
 
 @pytest.fixture
-async def collector(mosquitto: Mosquitto) -> AsyncIterator[Collector]:
-    async with collector_on(mosquitto.url) as running:
+async def collector(mosquitto: Mosquitto, clock: StationClock) -> AsyncIterator[Collector]:
+    async with collector_on(mosquitto.url, clock) as running:
         yield running
 
 

@@ -117,3 +117,28 @@ async def test_concurrent_checkouts_and_redeliveries_debit_each_session_once(
     assert total == sum((Decimal("1.20") * (n + 1) for n in range(8)), Decimal(0))
     assert ledger.balances["CARD-MANY"] == Decimal("100.00") - total
     assert {d["status"] for d in await debits(billing)} == {"settled"}
+
+
+async def test_a_booked_reply_for_another_amount_does_not_settle_the_debit(
+    billing: Any, collector: Any, ledger: Any, new_pile: Any
+) -> None:
+    pile, session = new_pile(), sid()
+    ledger.stranger = True
+    await collector.open(session, pile, "CARD-F", meter_start="0")
+    reply = await collector.checkout(session, pile, meter_stop="5")
+
+    assert reply.ok and reply.receipt is not None
+    assert reply.receipt.lines[-1] == "Balance pending"
+    [debit] = await debits(billing)
+    assert debit["status"] == "pending"
+    assert "booked" in (debit["last_error"] or "")
+    await billing.settled("station_billing_debits_total", 1, 'result="mismatched"')
+
+    ledger.stranger = False
+
+    async def settled() -> bool:
+        return [d["status"] for d in await debits(billing)] == ["settled"]
+
+    await until(settled)
+    assert ledger.booked == {session: Decimal("6.00")}
+    assert ledger.balances["CARD-F"] == Decimal("94.00")

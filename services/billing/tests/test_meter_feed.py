@@ -91,11 +91,14 @@ async def test_the_charge_is_stopped_when_the_running_cost_reaches_the_balance(
     pile, session = new_pile(), sid()
     async with listen(channels.COLLECTOR_STOP.topic(charger=charger_of(pile))) as heard:
         await collector.open(session, pile, "CARD-1", meter_start="0", balance="5.00")
+        # Each reading is timed when billing gets it: the clock moves once it has.
         billing.clock.advance(minutes=5)
         await collector.reading(pile, session, energy="4.1", charging=True)  # 4.92 < 5.00
+        await billing.readings_seen(1)
         billing.clock.advance(minutes=1)
         await collector.reading(pile, session, energy="4.2", charging=True)  # 5.04
-        billing.clock.advance(minutes=1)
+        await billing.readings_seen(2)
+        billing.clock.advance(seconds=30)
         await collector.reading(pile, session, energy="4.3", charging=True)  # asked already
         await billing.readings_seen(3)
         stops = await heard.eventually(1)
@@ -147,6 +150,8 @@ async def test_readings_without_a_session_backwards_or_malformed_are_counted_and
     await collector.open(session, pile, "CARD-1", meter_start="20")
     await collector.reading(pile, session, energy="19.5")
     await collector.bus.publish(channels.PILE_METER.topic(pile=pile), b'{"energy": "lots"}')
+    await billing.readings_seen(2)
+    billing.clock.advance(minutes=1)  # 1 kWh in a minute: a 60 kW pile could
     await collector.reading(pile, None, energy="21")
     await billing.readings_seen(3)
     await billing.settled("station_billing_dropped_messages_total", 1, 'kind="meter"')

@@ -25,7 +25,9 @@ async def test_records_survive_a_kill_and_billing_resumes(
         await asyncio.to_thread(service.start)
         async with collector_for(own_mosquitto.url) as collector, ledger_for(own_mosquitto.url):
             assert (await collector.open(done, pile, "CARD-1", meter_start="100.25")).opened
-            before = await collector.checkout(done, pile, meter_stop="112.595")
+            # Charges of a few Wh: billing, on its real clock, believes no more than a pile
+            # could deliver in the milliseconds the test takes (docs/pricing.md).
+            before = await collector.checkout(done, pile, meter_stop="100.285")
             assert before.ok
             assert (await collector.open(ongoing, other_pile, "CARD-2", "7")).opened
 
@@ -35,16 +37,16 @@ async def test_records_survive_a_kill_and_billing_resumes(
             async with httpx.AsyncClient(base_url=base) as http:
                 record = (await http.get(f"/api/v1/sessions/{done}")).json()
                 assert record["status"] == "completed"
-                assert record["total_energy"] == "12.345"
-                assert record["total_cost"] == {"excl_vat": "14.81", "incl_vat": "14.81"}
+                assert record["total_energy"] == "0.035"
+                assert record["total_cost"] == {"excl_vat": "0.04", "incl_vat": "0.04"}
                 assert (await http.get(f"/api/v1/sessions/{ongoing}")).json()["status"] == "active"
 
-                replay = await collector.checkout(done, pile, meter_stop="112.595")
+                replay = await collector.checkout(done, pile, meter_stop="100.285")
                 assert replay == before
-                resumed = await collector.checkout(ongoing, other_pile, meter_stop="17.5")
+                resumed = await collector.checkout(ongoing, other_pile, meter_stop="7.04")
                 assert resumed.ok and resumed.receipt is not None
-                assert resumed.receipt.total_energy == Decimal("10.5")
-                assert resumed.receipt.total_cost.incl_vat == Decimal("12.60")
+                assert resumed.receipt.total_energy == Decimal("0.04")
+                assert resumed.receipt.total_cost.incl_vat == Decimal("0.05")
                 completed = await http.get("/api/v1/sessions", params={"status": "completed"})
                 assert {row["id"] for row in completed.json()} == {done, ongoing}
     finally:

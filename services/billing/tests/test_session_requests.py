@@ -58,6 +58,7 @@ async def test_open_then_checkout_bills_the_metered_energy(
         "tariff_id": "default",
         "tariff_version": None,
         "currency": "CNY",
+        "anomaly": None,
         "total_energy_cost": {"excl_vat": "14.81", "incl_vat": "14.81"},
         "total_time_cost": {"excl_vat": "0.00", "incl_vat": "0.00"},
         "total_parking_cost": {"excl_vat": "0.00", "incl_vat": "0.00"},

@@ -12,11 +12,11 @@ Blocking SQLAlchemy calls: the routes are plain ``def`` (FastAPI's thread pool).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, Table, func, select
+from sqlalchemy import Connection, Engine, Select, Table, and_, func, or_, select
 
 from station_central.bulk import encode_records, insert_new_records
 from station_central.models import StoredRecord
@@ -26,6 +26,9 @@ from station_protocol.records import ChargingRecord
 log = logging.getLogger("station.central.records")
 
 RECORDS: Table = StoredRecord.metadata.tables[StoredRecord.__tablename__]
+
+_Listing = Select[datetime, int, str, datetime]
+"""Records listed each with its sort key (``stopped_at``, row id), JSON and receipt time."""
 
 
 class RecordsMissing(Exception):
@@ -39,7 +42,27 @@ class RecordFilter:
     card_uid: str | None = None
     since: datetime | None = None
     """Records that stopped at or after this instant."""
+    until: datetime | None = None
+    """Records that stopped before this instant (exclusive, so that consecutive periods
+    ``since=a&until=b``, ``since=b&until=c`` share no record)."""
     limit: int = 1000
+
+    def narrow(self, statement: _Listing) -> _Listing:
+        """``statement`` restricted to the records this filter keeps (``limit`` aside)."""
+        conditions = [
+            column == value
+            for column, value in (
+                (RECORDS.c.station_id, self.station_id),
+                (RECORDS.c.pile_id, self.pile_id),
+                (RECORDS.c.card_uid, self.card_uid),
+            )
+            if value is not None
+        ]
+        if self.since is not None:
+            conditions.append(RECORDS.c.stopped_at >= self.since)
+        if self.until is not None:
+            conditions.append(RECORDS.c.stopped_at < self.until)
+        return statement.where(*conditions)
 
 
 @dataclass(frozen=True)
@@ -105,19 +128,39 @@ class RecordStore:
 
     def find(self, query: RecordFilter) -> list[CentralRecord]:
         """Oldest first (by ``stopped_at``), at most ``query.limit``."""
-        statement = select(RECORDS.c.payload, RECORDS.c.received_at)
-        if query.station_id is not None:
-            statement = statement.where(RECORDS.c.station_id == query.station_id)
-        if query.pile_id is not None:
-            statement = statement.where(RECORDS.c.pile_id == query.pile_id)
-        if query.card_uid is not None:
-            statement = statement.where(RECORDS.c.card_uid == query.card_uid)
-        if query.since is not None:
-            statement = statement.where(RECORDS.c.stopped_at >= query.since)
-        statement = statement.order_by(RECORDS.c.stopped_at, RECORDS.c.id).limit(query.limit)
+        statement = query.narrow(_listing()).limit(query.limit)
         with self.engine.connect() as connection:
             rows = connection.execute(statement).all()
-        return [_central_record(payload, received_at) for payload, received_at in rows]
+        return [_central_record(payload, received_at) for _, _, payload, received_at in rows]
+
+    def pages(self, query: RecordFilter, page_size: int) -> Iterator[list[CentralRecord]]:
+        """Every record the filter keeps (``limit`` aside), oldest first, ``page_size`` at a time.
+
+        Each page is a query of its own that starts after the last row of the one before
+        (by ``stopped_at``, then row id), so an export of years of records holds one page in
+        memory and no connection open between pages; a record stored meanwhile is in the
+        export if it sorts after the page being read.
+        """
+        after: tuple[datetime, int] | None = None
+        while True:
+            statement = query.narrow(_listing())
+            if after is not None:
+                stopped_at, row_id = after
+                statement = statement.where(
+                    or_(
+                        RECORDS.c.stopped_at > stopped_at,
+                        and_(RECORDS.c.stopped_at == stopped_at, RECORDS.c.id > row_id),
+                    )
+                )
+            with self.engine.connect() as connection:
+                rows = connection.execute(statement.limit(page_size)).all()
+            if not rows:
+                return
+            yield [_central_record(payload, received_at) for _, _, payload, received_at in rows]
+            if len(rows) < page_size:
+                return
+            last = rows[-1]
+            after = (last[0], last[1])
 
     def count(self, station_id: str | None = None) -> int:
         statement = select(func.count()).select_from(RECORDS)
@@ -125,6 +168,13 @@ class RecordStore:
             statement = statement.where(RECORDS.c.station_id == station_id)
         with self.engine.connect() as connection:
             return int(connection.execute(statement).scalar_one())
+
+
+def _listing() -> _Listing:
+    """Records oldest first, with the sort key (``stopped_at``, row id) ahead of each."""
+    return select(
+        RECORDS.c.stopped_at, RECORDS.c.id, RECORDS.c.payload, RECORDS.c.received_at
+    ).order_by(RECORDS.c.stopped_at, RECORDS.c.id)
 
 
 def _payloads(connection: Connection, station_id: str, record_ids: list[str]) -> dict[str, str]:

@@ -10,14 +10,15 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
 
 from station_central.core.config import Settings
 from station_central.main import create_app
 from station_tools.central import CentralApi
 from station_tools.postgres import TEST_SETTINGS, Postgres
+from station_tools.testing import served
 
 ADMIN_TOKEN = "admin-token-for-the-tests-0123456789"
 
@@ -38,12 +39,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @asynccontextmanager
-async def running_central(database_url: str) -> AsyncIterator[CentralApi]:
-    app = create_app(Settings(database_url=database_url, admin_token=ADMIN_TOKEN))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://central") as http:
-            yield CentralApi(http, ADMIN_TOKEN)
+async def running_central(database_url: str, **settings: Any) -> AsyncIterator[CentralApi]:
+    app = create_app(Settings(database_url=database_url, admin_token=ADMIN_TOKEN, **settings))
+    async with served(app, "central", bus=False) as http:
+        yield CentralApi(http, ADMIN_TOKEN)
 
 
 @pytest.fixture
@@ -57,4 +56,11 @@ async def central(database_url: str) -> AsyncIterator[CentralApi]:
 async def central_on_sqlite(tmp_path: Path) -> AsyncIterator[CentralApi]:
     """For tests about the HTTP contract only, where the database makes no difference."""
     async with running_central(f"sqlite:///{tmp_path / 'central.db'}") as api:
+        yield api
+
+
+@pytest.fixture
+async def central_paging(database_url: str) -> AsyncIterator[CentralApi]:
+    """Central that exports records 7 at a time, so a few dozen records span many pages."""
+    async with running_central(database_url, export_page=7) as api:
         yield api

@@ -12,6 +12,12 @@ Order of a start (no energy without a verified card and an open session, invaria
 verify the card -> billing opens the session with the meter reading now -> only then the
 pile is told to charge. Order of a stop: the pile is told to stop -> its final meter
 reading -> billing prices and stores the record -> the receipt goes to the display.
+
+A card at the console's kiosk (``KIOSK``) is a swipe at the pile's reader: :meth:`swipe`
+decides both at once, in message order, and hands back the work that carries the decision
+out and says what came of it (:class:`~station_collector.outcome.Outcome`), which the kiosk
+answers with. The board's status of each pile (``PILE_STATUS``) is :mod:`.status`'s, its
+word :mod:`.board_state`'s; maintenance is the console's retained word (:mod:`.maintenance`).
 """
 
 from __future__ import annotations
@@ -22,26 +28,41 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from station_collector import display
+from station_collector.board_state import PileFacts, board_state
 from station_collector.conditions import Conditions
 from station_collector.core.config import Settings
 from station_collector.faults import FaultBoard
 from station_collector.flow import Busy, Decision, Phase, PileFlow, Prompt, Stop, Verify
+from station_collector.maintenance import Maintenance
 from station_collector.metrics import CollectorMetrics
+from station_collector.outcome import Outcome, done
 from station_collector.readings import DropKind, PileReadings, drop_kind
+from station_collector.status import PileStatuses
 from station_collector.watch import Watch
 from station_protocol import channels
 from station_protocol.channels import ZigbeeChannels
 from station_protocol.ids import pile_id
 from station_protocol.messages import (
+    AuthorizationWithdrawal,
     CheckoutReply,
     CheckoutRequest,
+    KioskIntent,
+    KioskOutcome,
+    KioskRefusal,
+    KioskReply,
+    KioskRequest,
     MeterReading,
     PileSession,
+    PileStatus,
+    ServiceStatus,
+    SessionAnswer,
     SessionOpenRequest,
+    SessionQuery,
     SessionStatus,
     StopReason,
     StopRequest,
@@ -50,6 +71,7 @@ from station_protocol.messages import (
     VerificationRequest,
     VerificationResult,
 )
+from station_protocol.plausibility import Verdict
 from station_protocol.zigbee import (
     BridgeState,
     ChargeCommand,
@@ -62,17 +84,23 @@ from station_protocol.zigbee import (
 )
 from station_runtime.bus import Bus, BusUnavailable
 from station_runtime.deliveries import Delivery, Dropped
-from station_runtime.tasks import cancel_until_done
+from station_runtime.tasks import RoundTrips
 
 log = logging.getLogger("station.collector")
 
 CHECKOUT_RETRY_MAX = 5.0
+NO_RESPONSE_TOPIC = "no_response_topic"
+"""The drop reason of a kiosk request nobody could be answered on: it is not acted on."""
 
 
 @dataclass
 class Pile:
     flow: PileFlow
     readings: PileReadings = field(default_factory=PileReadings)
+    meter_start: Decimal | None = None
+    """The meter reading the running session opened at (unknown for a resumed one)."""
+    last_seen: datetime | None = None
+    """When the pile last said anything (station clock)."""
 
 
 @dataclass
@@ -81,7 +109,7 @@ class Collector:
     bus: Bus
     metrics: CollectorMetrics
     piles: dict[str, Pile] = field(default_factory=dict)
-    _tasks: set[asyncio.Task[object]] = field(default_factory=set)
+    _trips: RoundTrips = field(default_factory=lambda: RoundTrips("collector"))
     tariffs: dict[str, TariffDisplay] = field(default_factory=dict)
     """The price in effect on each pile (billing's retained word), shown on plug."""
 
@@ -90,7 +118,10 @@ class Collector:
         index = int(settings.charger[1:])
         for j in range(1, settings.piles + 1):
             pile = pile_id(index, j)
-            self.piles[pile] = Pile(PileFlow(pile, settings.pairing_window, settings.repeat_window))
+            self.piles[pile] = Pile(
+                PileFlow(pile, settings.pairing_window, settings.repeat_window),
+                PileReadings(meter=settings.meter_credit(pile)),
+            )
         self.zigbee = ZigbeeChannels.for_charger(settings.charger, settings.zigbee_root)
         # The drops that are pile messages (this charger's Zigbee2MQTT), counted by kind.
         zigbee = self.zigbee
@@ -98,7 +129,12 @@ class Collector:
             channel.name
             for channel in (zigbee.pile_state, zigbee.pile_availability, zigbee.bridge_state)
         )
-        self.board = FaultBoard(settings.charger, self.bus)
+        served = tuple(self.piles)
+        self.statuses = PileStatuses(
+            self.bus, served, self.pile_status, self._spawn, settings.status_interval
+        )
+        self.maintenance = Maintenance(self.bus, served, self._maintenance_changed, self._spawn)
+        self.board = FaultBoard(settings.charger, self.bus, on_change=self.statuses.changed)
         self.conditions = Conditions(
             self.board, settings.weak_link_below, settings.meter_stuck_after
         )
@@ -113,6 +149,8 @@ class Collector:
             metrics=self.metrics,
             spawn=self._spawn,
             rejoin=self.bus.options.longest_retry,
+            startup_grace=settings.startup_grace,
+            on_change=self.statuses.changed,
         )
 
     @property
@@ -130,15 +168,32 @@ class Collector:
         bus.subscribe(channels.PILE_SESSION, self.on_pile_session)
         bus.subscribe(channels.PILE_TARIFF, self.on_pile_tariff)
         bus.subscribe(channels.COLLECTOR_STOP, self.on_stop_request, only=only_ours)
+        bus.subscribe(
+            channels.SERVICE_STATUS,
+            self.on_local_server_status,
+            only={"service": channels.LOCAL_SERVER},
+        )
+        bus.subscribe(channels.KIOSK, self.on_kiosk, only=only_ours)
+        self.maintenance.register()
+        for pile in self.piles:
+            bus.subscribe(
+                channels.PILE_STATUS,
+                self.statuses.on_echo,
+                only={"pile": pile},
+                on_clear=self.statuses.on_cleared,
+            )
+        bus.on_connect(self.statuses.republish)
 
     async def start(self) -> None:
-        """Begin breathing; the bus connects in the background and the watch waits for it."""
+        """Begin breathing and sweeping the piles' statuses; the bus connects in the
+        background and both wait for it."""
         self._spawn(self.watch.run())
+        self._spawn(self.statuses.run())
 
     async def close(self) -> None:
         """Stop breathing and end every round trip under way, however they take it."""
         self.watch.close()
-        await cancel_until_done(self._tasks)
+        await self._trips.close()
 
     # -- incoming -------------------------------------------------------------------------
 
@@ -146,11 +201,14 @@ class Collector:
         """The bus's sink: count a refused pile message under its existing ``kind`` label.
 
         Only this charger's Zigbee2MQTT messages are pile messages; a drop on a station
-        channel (an unreadable session or stop request, a reply) is logged by the bus alone.
+        channel (an unreadable session or stop request, a forged or late reply) is counted
+        in ``station_collector_refused_messages`` by channel and reason.
         """
         if dropped.kind in self.pile_kinds:
             kind = drop_kind(dropped, self.piles)
             self.metrics.dropped.labels(self.charger, kind.value).inc()
+        else:
+            self.metrics.refused.labels(self.charger, dropped.kind, dropped.reason).inc()
 
     async def on_pile_availability(self, delivery: Delivery[BridgeState]) -> None:
         pile_id = delivery.params["pile"]
@@ -158,6 +216,10 @@ class Collector:
             self.bus.drop(delivery, DropKind.UNKNOWN_PILE, self.zigbee.pile_availability.name)
             return
         self.watch.availability(pile_id, delivery.body.state is OnlineState.ONLINE)
+
+    async def on_local_server_status(self, delivery: Delivery[ServiceStatus]) -> None:
+        status = delivery.body
+        self.watch.local_server_status(status.state is OnlineState.ONLINE, bool(status.stopped))
 
     async def on_bridge_state(self, delivery: Delivery[BridgeState]) -> None:
         self.watch.bridge(delivery.body.state is OnlineState.ONLINE)
@@ -170,61 +232,168 @@ class Collector:
             self.bus.drop(delivery, DropKind.UNKNOWN_PILE, self.zigbee.pile_state.name)
             return
         state = delivery.body
+        pile.last_seen = datetime.now(UTC)
         if state.breath_ack is not None:
             self.watch.acked(pile_id, state.breath_ack)
         previous_gun = pile.readings.gun
-        refused = pile.readings.update(state)
+        now = time.monotonic()
+        refused = pile.readings.update(state, now)
         if state.action is PileAction.CARD_SWIPE and state.card_uid is None:
             refused.append(DropKind.SWIPE_WITHOUT_CARD)
         for kind in refused:
             self.bus.drop(delivery, kind, self.zigbee.pile_state.name)
         if state.linkquality is not None:
             self.metrics.linkquality.labels(self.charger, pile_id).set(state.linkquality)
-        if state.energy is not None and DropKind.ENERGY_BACKWARDS not in refused:
+        if state.energy is not None and pile.readings.verdict is Verdict.BELIEVED:
             self._spawn(self._forward_meter(pile))
-        now = time.monotonic()
         faulty_before = self.conditions.has_error(pile_id)
         await self.conditions.observe(pile_id, state, pile.readings, refused, now)
         faulty = self.conditions.has_error(pile_id)
         if faulty:
-            self._decide(pile, pile.flow.stop_requested(StopReason.PILE_FAULT))
+            self._act(pile, pile.flow.stop_requested(StopReason.PILE_FAULT))
         if faulty != faulty_before:
-            codes = sorted(self.board.active_codes(pile_id))
-            screen = display.out_of_service(codes) if faulty else display.available()
-            self._spawn(self._show(pile_id, screen))
+            self._spawn(self._show(pile_id, self._idle_screen(pile_id)))
         if state.gun is not None and state.gun != previous_gun:
             plugged = state.gun == "plugged"
-            self._decide(pile, pile.flow.plugged(now) if plugged else pile.flow.unplugged(now))
+            self._act(pile, pile.flow.plugged(now) if plugged else pile.flow.unplugged(now))
         if state.action is PileAction.CARD_SWIPE and state.card_uid is not None:
-            self._decide(pile, pile.flow.swiped(state.card_uid, now))
+            self._spawn(self.swipe(pile, state.card_uid, now))
+        self.statuses.changed(pile_id)
 
     def out_of_service(self, pile_id: str) -> bool:
-        """A pile that reports an error or does not answer may not start a charge."""
-        return self.conditions.has_error(pile_id) or not self.watch.is_up(pile_id)
+        """A pile that reports an error, whose meter cannot be believed, or that does not
+        answer may not start a charge."""
+        return self.out_of_order(pile_id) or not self.watch.is_up(pile_id)
+
+    def out_of_order(self, pile_id: str) -> bool:
+        """The pile reports an error, or its meter cannot be believed."""
+        return self.conditions.has_error(pile_id) or self.conditions.meter_untrusted(pile_id)
+
+    def pile_status(self, pile_id: str) -> PileStatus:
+        """The pile's board status now: its word, telemetry, session and active faults."""
+        pile = self.piles[pile_id]
+        flow, readings = pile.flow, pile.readings
+        facts = PileFacts(
+            phase=flow.phase,
+            up=self.watch.is_up(pile_id),
+            out_of_order=self.out_of_order(pile_id),
+            in_maintenance=self.maintenance.active(pile_id),
+            gun_plugged=flow.gun_plugged,
+        )
+        running = flow.phase in (Phase.CHARGING, Phase.STOPPING)
+        return PileStatus(
+            pile_id=pile_id,
+            charger=self.charger,
+            state=board_state(facts),
+            power=readings.power,
+            energy=readings.energy,
+            session_energy=_session_energy(pile) if running else None,
+            linkquality=readings.linkquality,
+            last_seen=pile.last_seen,
+            session_id=flow.session_id if running else None,
+            faults=sorted(self.board.active_codes(pile_id))[:64],
+            updated_at=datetime.now(UTC),
+        )
+
+    def _idle_screen(self, pile_id: str) -> Display:
+        """What a pile with no charge under way shows: why it may not charge, or ready."""
+        if self.out_of_order(pile_id):
+            return display.out_of_service(sorted(self.board.active_codes(pile_id)))
+        if self.maintenance.active(pile_id):
+            return display.maintenance()
+        return display.available()
+
+    def _maintenance_changed(self, pile_id: str, active: bool) -> None:
+        """Into maintenance: its connectivity faults come down (it may be switched off);
+        back: what is still wrong is reported again. The display says which, unless a
+        charge is under way (it finishes as usual)."""
+        pile = self.piles[pile_id]
+        if active:
+            self._spawn(self.board.hush(pile_id))
+        else:
+            self.board.unhush(pile_id)
+            self.watch.recheck(pile_id)
+        if pile.flow.phase is Phase.IDLE:
+            self._spawn(self._show(pile_id, self._idle_screen(pile_id)))
+        self.statuses.changed(pile_id)
 
     async def on_pile_session(self, delivery: Delivery[PileSession]) -> None:
-        """Billing's retained word on a pile's session: resume after a restart, or end."""
+        """News of a pile's session (retained): worth asking billing about, never obeyed.
+
+        Anyone who may publish could have written it, so it only tells the collector when to
+        ask: an active session it does not know (it restarted), or the end of the one it is
+        charging (billing closed it). Billing's answer decides (:meth:`_reconcile`).
+        """
         pile_id = delivery.params["pile"]
         pile = self.piles.get(pile_id)
-        if pile is None:
-            return  # another charger's pile
-        session = delivery.body
-        flow = pile.flow
-        if session.status is SessionStatus.ACTIVE and flow.resume(
-            session.session_id, session.card_uid
-        ):
-            log.info(
-                "resumed session",
-                extra={"pile_id": pile_id, "session_id": session.session_id},
-            )
-        elif (
+        if pile is None or delivery.body.pile_id != pile_id:
+            return  # another charger's pile, or a message on the wrong topic
+        session, flow = delivery.body, pile.flow
+        unknown_active = session.status is SessionStatus.ACTIVE and flow.phase is Phase.IDLE
+        ours_ended = (
             session.status is SessionStatus.COMPLETED
             and flow.session_id == session.session_id
             and flow.phase is Phase.CHARGING
+        )
+        if unknown_active or ours_ended:
+            self._spawn(self._reconcile(pile))
+
+    async def _ask_billing(self, pile_id: str) -> SessionAnswer | None:
+        return await self.bus.ask(
+            channels.SESSION_QUERY,
+            SessionQuery(pile_id=pile_id),
+            timeout=self.settings.request_timeout,
+            answers=lambda answer: answer.session is None or answer.session.pile_id == pile_id,
+        )
+
+    async def _reconcile(self, pile: Pile) -> None:
+        """Follow billing's word on the pile: resume its active session, or end a closed one."""
+        flow = pile.flow
+        answer = await self._ask_billing(flow.pile_id)
+        delay = 0.5
+        while answer is None:
+            # Billing is restarting: its word is needed (a driver's charge may be running).
+            log.warning("billing did not say what the pile's session is", extra=_ids(flow))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, CHECKOUT_RETRY_MAX)
+            answer = await self._ask_billing(flow.pile_id)
+        session = answer.session
+        active = session is not None and session.status is SessionStatus.ACTIVE
+        if active and session is not None and flow.resume(session.session_id, session.card_uid):
+            pile.meter_start = None  # billing's word carries no opening reading
+            log.info("resumed session", extra=_ids(flow))
+            self.statuses.changed(flow.pile_id)
+        elif flow.phase is Phase.CHARGING and (
+            not active or session is None or session.session_id != flow.session_id
         ):
-            stop = ChargeCommand(charge="stop", session_id=session.session_id)
-            self._spawn(self._command(flow.pile_id, stop))
+            assert flow.session_id is not None
+            log.warning("billing closed the session charging here: stopped", extra=_ids(flow))
+            stop = ChargeCommand(charge="stop", session_id=flow.session_id)
             flow.checked_out()
+            self.statuses.changed(flow.pile_id)
+            await self._command(flow.pile_id, stop)
+            await self._show(flow.pile_id, self._idle_screen(flow.pile_id))
+
+    async def _free_pile(self, pile: Pile, opening: str) -> bool:
+        """Billing refused an opening: if it holds the pile for a session this collector is
+        not charging (lost in a restart, forged into the retained state), check that one
+        out at the pile's meter, so the pile is never busy for a session nobody charges."""
+        answer = await self._ask_billing(pile.flow.pile_id)
+        held = answer.session if answer is not None else None
+        if held is None or held.status is not SessionStatus.ACTIVE or held.session_id == opening:
+            return False
+        request = CheckoutRequest(
+            session_id=held.session_id,
+            pile_id=held.pile_id,
+            meter_stop=pile.readings.energy,
+            stop_reason=StopReason.EV_DISCONNECTED,
+        )
+        reply = await self._checkout(request)
+        log.warning(
+            "a session billing held on the pile was checked out",
+            extra={"pile_id": held.pile_id, "session_id": held.session_id, "billed": reply.ok},
+        )
+        return reply.ok
 
     async def on_pile_tariff(self, delivery: Delivery[TariffDisplay]) -> None:
         pile_id = delivery.params["pile"]
@@ -235,13 +404,38 @@ class Collector:
         """Billing asks for a stop (operator, balance used up): the same path as a swipe."""
         request = delivery.body
         pile = self.piles.get(request.pile_id)
-        if pile is None or pile.flow.session_id != request.session_id:
+        if pile is None:
+            log.warning("stop request for a pile not here", extra={"pile_id": request.pile_id})
+            return
+        if pile.flow.session_id == request.session_id:
+            self._act(pile, pile.flow.stop_requested(request.reason))
+            self.statuses.changed(request.pile_id)
+            return
+        if pile.flow.phase is not Phase.IDLE:
             log.warning(
-                "stop request for a session not charging here",
-                extra={"pile_id": request.pile_id, "session_id": request.session_id},
+                "stop request for another session than the pile's: ignored",
+                extra={**_ids(pile.flow), "stop_session_id": request.session_id},
             )
             return
-        self._decide(pile, pile.flow.stop_requested(request.reason))
+        # A session billing has and this collector does not (lost in a restart): the stop
+        # still ends it, whatever the collector remembers.
+        log.warning(
+            "stop request for a session not charging here: checked out at the pile's meter",
+            extra={"pile_id": request.pile_id, "session_id": request.session_id},
+        )
+        self._spawn(self._stop_unknown(pile, request))
+
+    async def _stop_unknown(self, pile: Pile, request: StopRequest) -> None:
+        await self._command(
+            request.pile_id, ChargeCommand(charge="stop", session_id=request.session_id)
+        )
+        checkout = CheckoutRequest(
+            session_id=request.session_id,
+            pile_id=request.pile_id,
+            meter_stop=pile.readings.energy,
+            stop_reason=request.reason,
+        )
+        await self._checkout(checkout)
 
     async def _forward_meter(self, pile: Pile) -> None:
         readings = pile.readings
@@ -261,46 +455,167 @@ class Collector:
             # lost one is not a lost kWh.
             await self.bus.send(channels.PILE_METER, reading, pile=pile.flow.pile_id)
 
+    # -- swipes and the kiosk ---------------------------------------------------------------
+
+    def swipe(
+        self, pile: Pile, card_uid: str, now: float, *, reader: bool = True
+    ) -> Coroutine[Any, Any, Outcome]:
+        """A card at the pile: decided now (in message order), carried out by the work
+        returned, which says what came of it.
+
+        ``reader``: the pile's own card reader (which repeats itself), not the kiosk. A pile
+        with no charge under way that may not charge (in maintenance, out of service)
+        refuses the card at once, with the reason on its display.
+        """
+        flow = pile.flow
+        refusal = self._idle_refusal(flow.pile_id) if flow.phase is Phase.IDLE else None
+        if refusal is not None:
+            self.metrics.swipes.labels(self.charger, refusal.value).inc()
+            log.info(
+                "swipe refused",
+                extra={"pile_id": flow.pile_id, "card_uid": card_uid, "reason": refusal.value},
+            )
+            return self._refuse(flow.pile_id, refusal)
+        decision = flow.swiped(card_uid, now, reader=reader)
+        self.metrics.swipes.labels(self.charger, swipe_outcome(decision)).inc()
+        if decision is None:
+            return done(_repeated(flow, card_uid))
+        return self._decide(pile, decision)
+
+    def _idle_refusal(self, pile_id: str) -> KioskRefusal | None:
+        """Why a pile with no charge under way may not start one, if it may not."""
+        if self.maintenance.active(pile_id):
+            return KioskRefusal.MAINTENANCE
+        if self.out_of_service(pile_id):
+            return KioskRefusal.OUT_OF_SERVICE
+        return None
+
+    async def _refuse(self, pile_id: str, refusal: KioskRefusal) -> Outcome:
+        if refusal is KioskRefusal.MAINTENANCE:
+            await self._show(pile_id, display.refused_in_maintenance())
+        else:
+            await self._show(
+                pile_id, display.out_of_service(sorted(self.board.active_codes(pile_id)))
+            )
+        return Outcome.refused(refusal)
+
+    async def on_kiosk(self, delivery: Delivery[KioskRequest]) -> None:
+        """A card at the console's kiosk for one of this charger's piles: a swipe there.
+
+        Decided now, in order with the piles' own messages; answered once the outcome is
+        known (a start: after verification and billing), from a task, since the answers
+        of verification and billing come through this same message loop.
+        """
+        if delivery.incoming.response_topic is None:
+            # Nobody could be told what came of it: a driver would not know a charge began.
+            self.bus.drop(delivery, NO_RESPONSE_TOPIC, channels.KIOSK.name)
+            return
+        self._spawn(self._answer_kiosk(delivery, self.kiosk(delivery.body)))
+
+    def kiosk(self, request: KioskRequest) -> Coroutine[Any, Any, Outcome]:
+        """What a kiosk request comes to: a swipe at the pile, unless its intent cannot be
+        (a stop with no session of the card's, a start of a card already charging there)."""
+        pile = self.piles.get(request.pile_id)
+        if pile is None:
+            return done(Outcome.refused(KioskRefusal.OUT_OF_SERVICE))
+        refusal = _intent_refusal(pile.flow, request)
+        if refusal is not None:
+            return done(Outcome.refused(refusal))
+        work = self.swipe(pile, request.card_uid, time.monotonic(), reader=False)
+        self.statuses.changed(request.pile_id)
+        return work
+
+    async def _answer_kiosk(
+        self, delivery: Delivery[KioskRequest], work: Coroutine[Any, Any, Outcome]
+    ) -> None:
+        request = delivery.body
+        outcome = await work
+        reason = outcome.reason.value if outcome.reason is not None else ""
+        self.metrics.kiosk.labels(self.charger, outcome.outcome.value, reason).inc()
+        log.info(
+            "kiosk request",
+            extra={
+                "pile_id": request.pile_id,
+                "card_uid": request.card_uid,
+                "session_id": outcome.session_id,
+                "intent": request.intent.value,
+                "outcome": outcome.outcome.value,
+                "reason": reason,
+            },
+        )
+        reply = KioskReply(
+            pile_id=request.pile_id,
+            card_uid=request.card_uid,
+            intent=request.intent,
+            outcome=outcome.outcome,
+            reason=outcome.reason,
+            session_id=outcome.session_id,
+        )
+        try:
+            await self.bus.answer(channels.KIOSK, delivery, reply)
+        except BusUnavailable:
+            log.warning("broker unavailable, kiosk answer lost", extra={"pile_id": request.pile_id})
+
     # -- decisions ------------------------------------------------------------------------
 
-    def _decide(self, pile: Pile, decision: Decision) -> None:
+    def _act(self, pile: Pile, decision: Decision) -> None:
+        """Carry out a decision nobody waits to hear the outcome of (a plug, a stop)."""
+        if decision is not None:
+            self._spawn(self._decide(pile, decision))
+
+    def _decide(
+        self, pile: Pile, decision: Verify | Stop | Busy | Prompt
+    ) -> Coroutine[Any, Any, Outcome]:
         pile_id = pile.flow.pile_id
         match decision:
             case Verify(session_id=session_id, card_uid=card_uid):
-                if self.out_of_service(pile_id):
-                    pile.flow.start_failed(time.monotonic())
-                    codes = sorted(self.board.active_codes(pile_id))
-                    log.warning(
-                        "pile out of service, charge not started",
-                        extra={"pile_id": pile_id, "card_uid": card_uid, "faults": codes},
-                    )
-                    self._spawn(self._show(pile_id, display.out_of_service(codes)))
-                else:
-                    self._spawn(self._start(pile, session_id, card_uid))
+                refusal = self._idle_refusal(pile_id)
+                if refusal is None:
+                    return self._start(pile, session_id, card_uid)
+                pile.flow.start_failed(time.monotonic())
+                log.warning(
+                    "pile may not charge, charge not started",
+                    extra={
+                        "pile_id": pile_id,
+                        "card_uid": card_uid,
+                        "reason": refusal.value,
+                        "faults": sorted(self.board.active_codes(pile_id)),
+                    },
+                )
+                return self._refuse(pile_id, refusal)
             case Stop(session_id=session_id, reason=reason):
                 self._spawn(self._stop(pile, session_id, reason))
+                return done(Outcome(KioskOutcome.STOPPING, session_id=session_id))
             case Busy():
-                self._spawn(self._show(pile_id, display.busy()))
+                return self._showing(pile_id, display.busy(), Outcome.refused(KioskRefusal.BUSY))
             case Prompt(waiting_for=what):
-                tariff = self.tariffs.get(pile_id)
-                screen = display.waiting_for(
-                    what, pile.flow.window, tariff.lines if tariff is not None else []
+                return self._showing(
+                    pile_id, self._prompt(pile, what), Outcome(KioskOutcome.WAITING_FOR_GUN)
                 )
-                self._spawn(self._show(pile_id, screen))
-            case None:
-                pass
+
+    def _prompt(self, pile: Pile, what: str) -> Display:
+        """The prompt for the other half of a start, with the price; a pile in maintenance
+        says so instead of asking for a card."""
+        pile_id = pile.flow.pile_id
+        if self.maintenance.active(pile_id):
+            return display.maintenance()
+        tariff = self.tariffs.get(pile_id)
+        return display.waiting_for(what, pile.flow.window, tariff.lines if tariff else [])
+
+    async def _showing(self, pile_id: str, screen: Display, outcome: Outcome) -> Outcome:
+        await self._show(pile_id, screen)
+        return outcome
 
     def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
+        self._trips.spawn(work)
 
-    def _finished(self, task: asyncio.Task[object]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("collector task failed", exc_info=task.exception())
+    async def _start(self, pile: Pile, session_id: str, card_uid: str) -> Outcome:
+        """Verify, open the session, then start the pile; what came of it."""
+        outcome = await self._try_start(pile, session_id, card_uid)
+        self.statuses.changed(pile.flow.pile_id)
+        return outcome
 
-    async def _start(self, pile: Pile, session_id: str, card_uid: str) -> None:
+    async def _try_start(self, pile: Pile, session_id: str, card_uid: str) -> Outcome:
         pile_id = pile.flow.pile_id
         context = {"pile_id": pile_id, "session_id": session_id, "card_uid": card_uid}
         await self._show(pile_id, display.verifying())
@@ -316,31 +631,53 @@ class Collector:
                 else display.unavailable("Verification")
             )
             await self._show(pile_id, refusal)
-            return
+            return Outcome.card_refused(reply.result if reply is not None else None)
         if pile.flow.session_id != session_id or not pile.flow.gun_plugged:
             log.info("gun unplugged during verification", extra=context)
             pile.flow.start_failed(time.monotonic())
-            return
+            await self._release(pile_id, session_id, card_uid)
+            return Outcome.refused(KioskRefusal.NOT_STARTED)
         assert reply is not None
         if not await self._open_session(pile, session_id, card_uid, reply.balance):
             pile.flow.start_failed(time.monotonic())
+            await self._release(pile_id, session_id, card_uid)
             await self._show(pile_id, display.unavailable("Billing"))
-            return
+            return Outcome.refused(KioskRefusal.BILLING_UNAVAILABLE)
         command = ChargeCommand(
             charge="start", session_id=session_id, max_current=self.settings.max_current
         )
-        pile.flow.started()
+        pending = pile.flow.started()
         self.metrics.sessions_started.labels(self.charger).inc()
         log.info("charge started", extra=context)
         await self._command(pile_id, command)
         await self._show(pile_id, display.charging())
+        if pending is not None:
+            log.info("stop asked for while starting: stopping now", extra=context)
+            self._act(pile, pending)
+        return Outcome(KioskOutcome.STARTED, session_id=session_id)
+
+    async def _release(self, pile_id: str, session_id: str, card_uid: str) -> None:
+        """The card was accepted but its charge will not start: let verification free it."""
+        withdrawal = AuthorizationWithdrawal(
+            session_id=session_id, pile_id=pile_id, card_uid=card_uid
+        )
+        try:
+            await self.bus.send(channels.WITHDRAWAL, withdrawal)
+        except BusUnavailable:
+            log.warning(
+                "broker unavailable: the card is freed when its hold lapses",
+                extra={"pile_id": pile_id, "session_id": session_id, "card_uid": card_uid},
+            )
 
     async def _verify(
         self, pile_id: str, session_id: str, card_uid: str
     ) -> VerificationReply | None:
         request = VerificationRequest(session_id=session_id, pile_id=pile_id, card_uid=card_uid)
         return await self.bus.ask(
-            channels.VERIFICATION, request, timeout=self.settings.request_timeout
+            channels.VERIFICATION,
+            request,
+            timeout=self.settings.request_timeout,
+            answers=lambda reply: (reply.session_id, reply.card_uid) == (session_id, card_uid),
         )
 
     async def _open_session(
@@ -359,13 +696,26 @@ class Collector:
             balance=balance,
         )
         reply = await self.bus.ask(
-            channels.SESSION_OPEN, request, timeout=self.settings.request_timeout
+            channels.SESSION_OPEN,
+            request,
+            timeout=self.settings.request_timeout,
+            answers=lambda reply: reply.session_id == session_id,
         )
+        if reply is not None and not reply.opened and await self._free_pile(pile, session_id):
+            # Billing held the pile for a session this collector had lost; it is closed now.
+            reply = await self.bus.ask(
+                channels.SESSION_OPEN,
+                request,
+                timeout=self.settings.request_timeout,
+                answers=lambda reply: reply.session_id == session_id,
+            )
         if reply is None:
             # Billing may have stored the session and lost its answer (killed right after,
             # the broker restarting): unless withdrawn, it would hold the pile busy for ever.
             self._spawn(self._withdraw(request))
             return False
+        if reply.opened:
+            pile.meter_start = meter
         return reply.opened
 
     async def _withdraw(self, opening: SessionOpenRequest) -> None:
@@ -407,6 +757,8 @@ class Collector:
         )
         reply = await self._checkout(request)
         pile.flow.checked_out()
+        pile.meter_start = None
+        self.statuses.changed(pile_id)
         self.metrics.sessions_stopped.labels(self.charger, reason).inc()
         log.info("session checked out", extra=context)
         if reply.receipt is not None:
@@ -419,7 +771,10 @@ class Collector:
         delay = 0.5
         while True:
             reply = await self.bus.ask(
-                channels.CHECKOUT, request, timeout=self.settings.request_timeout
+                channels.CHECKOUT,
+                request,
+                timeout=self.settings.request_timeout,
+                answers=lambda reply: reply.session_id == request.session_id,
             )
             if reply is not None:
                 return reply
@@ -439,3 +794,57 @@ class Collector:
             await self.bus.send(self.zigbee.pile_set, command, qos=1, pile=pile_id)
         except BusUnavailable:
             log.warning("broker unavailable, pile command lost", extra={"pile_id": pile_id})
+
+
+def _session_energy(pile: Pile) -> Decimal | None:
+    """kWh delivered in the running session: the meter now less its opening reading."""
+    energy, start = pile.readings.energy, pile.meter_start
+    if energy is None or start is None:
+        return None
+    return max(energy - start, Decimal(0))
+
+
+def _intent_refusal(flow: PileFlow, request: KioskRequest) -> KioskRefusal | None:
+    """Why a kiosk request cannot be the swipe it would be: a stop with no session of the
+    card's on the pile, or a start of the card already charging there (a swipe would stop
+    it). Anything else is decided by the swipe itself."""
+    under_way = flow.phase is not Phase.IDLE
+    ours = under_way and flow.card_uid == request.card_uid
+    if request.intent is KioskIntent.STOP:
+        if not under_way:
+            return KioskRefusal.NO_SESSION
+        return None if ours else KioskRefusal.BUSY
+    if ours and flow.phase is Phase.CHARGING:
+        return KioskRefusal.ALREADY_CHARGING
+    return None
+
+
+def _repeated(flow: PileFlow, card_uid: str) -> Outcome:
+    """What a swipe that changed nothing comes to: the card's own start or stop already
+    under way, or the reader repeating a card still waiting for the gun."""
+    if flow.card_uid == card_uid and flow.phase is Phase.STOPPING:
+        return Outcome(KioskOutcome.STOPPING, session_id=flow.session_id)
+    if flow.card_uid == card_uid and flow.phase is Phase.CHARGING:
+        return Outcome(KioskOutcome.STARTED, session_id=flow.session_id)
+    if flow.phase is Phase.IDLE:
+        return Outcome(KioskOutcome.WAITING_FOR_GUN)
+    return Outcome.refused(KioskRefusal.BUSY)
+
+
+def _ids(flow: PileFlow) -> dict[str, str | None]:
+    return {"pile_id": flow.pile_id, "session_id": flow.session_id, "card_uid": flow.card_uid}
+
+
+def swipe_outcome(decision: Decision) -> str:
+    """What a swipe came to, for ``station_collector_swipes``: every swipe is counted once."""
+    match decision:
+        case Verify():
+            return "verify"
+        case Stop():
+            return "stop"
+        case Busy():
+            return "busy"
+        case Prompt():
+            return "waiting_for_gun"
+        case _:
+            return "repeated"

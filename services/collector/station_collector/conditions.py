@@ -7,6 +7,7 @@ thresholds have hysteresis so a value hovering at the edge does not flap.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from station_collector.faults import FaultBoard
 from station_collector.readings import DropKind, PileReadings
@@ -15,6 +16,12 @@ from station_protocol.zigbee import ChargePointErrorCode, PileState
 
 LINK_HYSTERESIS = 10
 PILE_ERRORS = frozenset(PILE_ERROR_CODES.values())
+METER_FAULTS = frozenset({FaultCode.ENERGY_BACKWARDS, FaultCode.METER_IMPLAUSIBLE})
+"""While one is active the pile's meter cannot be billed from: no new charge starts."""
+METER_DROP_FAULTS = {
+    DropKind.ENERGY_BACKWARDS: FaultCode.ENERGY_BACKWARDS,
+    DropKind.METER_IMPLAUSIBLE: FaultCode.METER_IMPLAUSIBLE,
+}
 
 
 @dataclass
@@ -46,6 +53,9 @@ class Conditions:
     def has_error(self, pile_id: str) -> bool:
         return bool(self.board.active_codes(pile_id) & PILE_ERRORS)
 
+    def meter_untrusted(self, pile_id: str) -> bool:
+        return bool(self.board.active_codes(pile_id) & METER_FAULTS)
+
     async def _error(self, pile_id: str, error: ChargePointErrorCode | None) -> None:
         if error is None:
             return
@@ -74,14 +84,8 @@ class Conditions:
         refused: list[DropKind],
         now: float,
     ) -> None:
-        if DropKind.ENERGY_BACKWARDS in refused:
-            await self.board.raise_fault(
-                pile_id,
-                FaultCode.ENERGY_BACKWARDS,
-                detail={"last_good": str(readings.energy), "reported": str(state.energy)},
-            )
-        elif state.energy is not None:
-            await self.board.clear_fault(pile_id, FaultCode.ENERGY_BACKWARDS)
+        if state.energy is not None:
+            await self._meter_rule(pile_id, state.energy, readings, refused)
         progress = self.progress.setdefault(pile_id, MeterProgress(readings.energy, now))
         if readings.energy != progress.energy or not readings.charging:
             progress.energy, progress.changed_at = readings.energy, now
@@ -90,6 +94,18 @@ class Conditions:
             await self.board.raise_fault(
                 pile_id, FaultCode.METER_STUCK, detail={"energy": str(readings.energy)}
             )
+
+    async def _meter_rule(
+        self, pile_id: str, reported: Decimal, readings: PileReadings, refused: list[DropKind]
+    ) -> None:
+        """Raise what the meter rule refused; a believed reading clears both meter faults."""
+        detail = {"last_good": str(readings.energy), "reported": str(reported)}
+        for kind, code in METER_DROP_FAULTS.items():
+            if kind in refused:
+                verdict = readings.verdict.value if readings.verdict is not None else ""
+                await self.board.raise_fault(pile_id, code, detail={**detail, "why": verdict})
+            else:
+                await self.board.clear_fault(pile_id, code)
 
     async def _reader(self, pile_id: str, state: PileState, refused: list[DropKind]) -> None:
         if DropKind.SWIPE_WITHOUT_CARD in refused:

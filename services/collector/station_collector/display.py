@@ -61,3 +61,15 @@ def out_of_service(codes: list[str]) -> Display:
 
 def available() -> Display:
     return Display(lines=["Ready", "Plug in and swipe your card", "请插枪并刷卡"])
+
+
+def maintenance() -> Display:
+    """Shown while the pile is in maintenance, so that a driver goes to another pile."""
+    return Display(lines=["In maintenance", "Please use another pile", "维护中，请使用其他充电桩"])
+
+
+def refused_in_maintenance() -> Display:
+    """A swipe on a pile in maintenance: refused, and why."""
+    return Display(
+        lines=["Charge refused", "Pile in maintenance", "充电桩维护中", "reason: maintenance"]
+    )

@@ -12,17 +12,26 @@ broker keeps the retained ``active`` report and the bulletin never comes down.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from station_protocol import channels
+from station_protocol.faults import FaultCode
 from station_protocol.ids import is_pile_id
 from station_protocol.messages import FaultReport
 from station_runtime.bus import Bus, BusUnavailable
 from station_runtime.deliveries import Delivery
 
 log = logging.getLogger("station.collector.faults")
+
+CONNECTIVITY = frozenset({FaultCode.PILE_UNREACHABLE, FaultCode.WEAK_ZIGBEE_LINK})
+"""What a pile in maintenance is not reported for: an operator may switch it off."""
+
+
+def _unchanged(source: str) -> None:
+    """The default listener: nobody to tell."""
 
 
 @dataclass
@@ -34,6 +43,10 @@ class FaultBoard:
     active: dict[tuple[str, str], FaultReport] = field(default_factory=dict)
     unsent_clears: dict[tuple[str, str], FaultReport] = field(default_factory=dict)
     """Clears the broker may not have, to be said again on reconnection."""
+    on_change: Callable[[str], None] = _unchanged
+    """Told the source whose active codes changed (the piles' board statuses show them)."""
+    hushed: set[str] = field(default_factory=set)
+    """Piles in maintenance: their connectivity faults are not raised."""
 
     def is_active(self, source: str, code: str) -> bool:
         return (source, code) in self.active
@@ -49,8 +62,14 @@ class FaultBoard:
         since: datetime | None = None,
         detail: Mapping[str, str] | None = None,
     ) -> bool:
-        """Raise once; ``False`` when it was already active."""
+        """Raise once; ``False`` when it was already active (or is hushed)."""
         if (source, code) in self.active:
+            return False
+        if source in self.hushed and code in CONNECTIVITY:
+            log.info(
+                "fault not raised: the pile is in maintenance",
+                extra={"collector": self.charger, "source": source, "code": code},
+            )
             return False
         now = datetime.now(UTC)
         report = FaultReport(
@@ -65,6 +84,7 @@ class FaultBoard:
         )
         self.active[(source, code)] = report
         self.unsent_clears.pop((source, code), None)
+        self.on_change(source)
         log.warning(
             "fault raised",
             extra={"collector": self.charger, "source": source, "code": code, **report.detail},
@@ -77,12 +97,27 @@ class FaultBoard:
         raised = self.active.pop((source, code), None)
         if raised is None:
             return False
+        self.on_change(source)
         now = datetime.now(UTC)
         cleared = raised.model_copy(update={"active": False, "detected_at": now})
         log.info("fault cleared", extra={"collector": self.charger, "source": source, "code": code})
         if not await self._publish(cleared):
             self.unsent_clears[(source, code)] = cleared
         return True
+
+    def hush(self, pile_id: str) -> Coroutine[Any, Any, None]:
+        """The pile went into maintenance: from now on its connectivity faults are not
+        raised; the work returned clears those that are active."""
+        self.hushed.add(pile_id)
+        return self._clear_connectivity(pile_id)
+
+    async def _clear_connectivity(self, pile_id: str) -> None:
+        for code in sorted(CONNECTIVITY):
+            await self.clear_fault(pile_id, code)
+
+    def unhush(self, pile_id: str) -> None:
+        """Back from maintenance: what is still wrong is raised by whoever watches it."""
+        self.hushed.discard(pile_id)
 
     async def republish(self) -> None:
         """After a reconnection: the broker may have lost what we said while we were away."""
@@ -103,6 +138,9 @@ class FaultBoard:
         report = delivery.body
         if report.charger == self.charger and report.active:
             self.active.setdefault((report.source, report.code), report)
+            self.on_change(report.source)
+            if report.source in self.hushed and report.code in CONNECTIVITY:
+                await self.clear_fault(report.source, report.code)
 
     async def _publish(self, report: FaultReport) -> bool:
         try:

@@ -79,6 +79,8 @@ class PileFlow:
     session_id: str | None = None
     card_uid: str | None = None
     last_read: Signal | None = None
+    stop_pending: StopReason | None = None
+    """A stop asked for while the start was still under way: carried out once it charges."""
 
     def plugged(self, now: float) -> Decision:
         self.gun_plugged = True
@@ -99,8 +101,10 @@ class PileFlow:
             return Stop(self.session_id, StopReason.EV_DISCONNECTED)
         return None
 
-    def swiped(self, card_uid: str, now: float) -> Decision:
-        if self._repeated(card_uid, now):
+    def swiped(self, card_uid: str, now: float, *, reader: bool = True) -> Decision:
+        """``reader``: read by the pile's card reader, which repeats itself; a card at the
+        console's kiosk is a request of its own each time."""
+        if reader and self._repeated(card_uid, now):
             return None
         if self.phase is Phase.CHARGING:
             if card_uid != self.card_uid:
@@ -137,11 +141,22 @@ class PileFlow:
         if self.gun_plugged:
             self.plug = Signal(now)
 
-    def started(self) -> None:
+    def started(self) -> Stop | None:
+        """The pile charges; the stop asked for meanwhile, if any, is due now."""
         self.phase = Phase.CHARGING
+        reason, self.stop_pending = self.stop_pending, None
+        if reason is None or self.session_id is None:
+            return None
+        self.phase = Phase.STOPPING
+        return Stop(self.session_id, reason)
 
     def stop_requested(self, reason: StopReason) -> Stop | None:
-        """A stop from outside the pile (balance used up, operator): once, and only if charging."""
+        """A stop from outside the pile (balance used up, operator): once. One that comes
+        while the session is starting (billing has opened it, the pile is not yet told to
+        charge) is kept and carried out as soon as the pile charges: it is never lost."""
+        if self.phase is Phase.STARTING and self.session_id is not None:
+            self.stop_pending = self.stop_pending or reason
+            return None
         if self.phase is not Phase.CHARGING or self.session_id is None:
             return None
         self.phase = Phase.STOPPING
@@ -165,3 +180,4 @@ class PileFlow:
         self.card_uid = None
         self.plug = None
         self.swipe_signal = None
+        self.stop_pending = None

@@ -12,12 +12,16 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 @dataclass(frozen=True)
 class CollectorMetrics:
     dropped: Counter
+    refused: Counter
     verifications: Counter
+    swipes: Counter
+    kiosk: Counter
     sessions_started: Counter
     sessions_stopped: Counter
     breath_rtt: Histogram
     detection_latency: Histogram
     pile_up: Gauge
+    pile_seen: Gauge
     linkquality: Gauge
 
     @classmethod
@@ -29,10 +33,33 @@ class CollectorMetrics:
                 ["charger", "kind"],
                 registry=registry,
             ),
+            refused=Counter(
+                "station_collector_refused_messages",
+                "Station bus messages refused (unreadable, a reply to no open question), by "
+                "channel and reason",
+                ["charger", "channel", "reason"],
+                registry=registry,
+            ),
             verifications=Counter(
                 "station_collector_verifications",
                 "Card verifications by result (timeout: no answer in time)",
                 ["charger", "result"],
+                registry=registry,
+            ),
+            swipes=Counter(
+                "station_collector_swipes",
+                "Card swipes, by what came of them (verify, stop, busy, waiting_for_gun, "
+                "repeated: the reader's echo or the same card while its start is under way; "
+                "maintenance, out_of_service: refused on a pile that may not charge)",
+                ["charger", "outcome"],
+                registry=registry,
+            ),
+            kiosk=Counter(
+                "station_collector_kiosk_requests",
+                "Kiosk requests (a card at the console's kiosk for one of the piles), by "
+                "outcome (started, stopping, waiting_for_gun, refused) and refusal reason "
+                "(empty unless refused)",
+                ["charger", "outcome", "reason"],
                 registry=registry,
             ),
             sessions_started=Counter(
@@ -64,6 +91,13 @@ class CollectorMetrics:
             pile_up=Gauge(
                 "station_collector_pile_up",
                 "1 while the pile answers breaths (and its Zigbee2MQTT bridge is online)",
+                ["charger", "pile"],
+                registry=registry,
+            ),
+            pile_seen=Gauge(
+                "station_collector_pile_seen",
+                "1 once the pile has answered a breath since the collector started; 0 while "
+                "it is not yet seen (not up, and reported only after the start-up grace)",
                 ["charger", "pile"],
                 registry=registry,
             ),

@@ -1,7 +1,8 @@
 """What the collector knows of each pile: its last readings, kept from its state messages.
 
-A reading that cannot be true (energy going backwards) is refused here, so that the meter
-values handed to billing are always consistent with each other.
+A meter reading that cannot be true (out of range, going backwards, or faster than the pile's
+rated power could deliver: ``station_protocol.plausibility``) is refused here, so that the
+meter values handed to billing are only ones the pile could have counted.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
+from station_protocol.plausibility import MeterCredit, Verdict
 from station_protocol.zigbee import ChargePointErrorCode, Gun, PileState
 from station_runtime.deliveries import Dropped, DropReason
 
@@ -25,6 +27,8 @@ class DropKind(StrEnum):
     OVERSIZED = "oversized"
     UNKNOWN_PILE = "unknown_pile"
     ENERGY_BACKWARDS = "energy_backwards"
+    METER_IMPLAUSIBLE = "meter_implausible"
+    """Out of the register's range, or more energy than the pile's rating allows."""
     SWIPE_WITHOUT_CARD = "swipe_without_card"
 
 
@@ -50,8 +54,19 @@ def drop_kind(dropped: Dropped, piles: Container[str]) -> DropKind:
     return UNREADABLE.get(dropped.reason) or DropKind(dropped.reason)
 
 
+METER_DROPS = {
+    Verdict.BACKWARDS: DropKind.ENERGY_BACKWARDS,
+    Verdict.OUT_OF_RANGE: DropKind.METER_IMPLAUSIBLE,
+    Verdict.TOO_FAST: DropKind.METER_IMPLAUSIBLE,
+}
+
+
 @dataclass
 class PileReadings:
+    meter: MeterCredit = field(default_factory=MeterCredit)
+    """Judges each energy reading; ``energy`` is its last believed one."""
+    verdict: Verdict | None = None
+    """What the meter rule said of the last energy reading."""
     energy: Decimal | None = None
     power: Decimal | None = None
     current: Decimal | None = None
@@ -61,14 +76,15 @@ class PileReadings:
     linkquality: int | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def update(self, state: PileState) -> list[DropKind]:
-        """Take the fields ``state`` carries; returns what had to be refused."""
+    def update(self, state: PileState, now: float) -> list[DropKind]:
+        """Take the fields ``state`` (arrived at ``now``) carries; returns what was refused."""
         refused: list[DropKind] = []
         if state.energy is not None:
-            if self.energy is not None and state.energy < self.energy:
-                refused.append(DropKind.ENERGY_BACKWARDS)
-            else:
+            self.verdict = self.meter.judge(state.energy, now)
+            if self.verdict is Verdict.BELIEVED:
                 self.energy = state.energy
+            else:
+                refused.append(METER_DROPS[self.verdict])
         if state.power is not None:
             self.power = state.power
         if state.current is not None:

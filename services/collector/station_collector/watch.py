@@ -14,6 +14,17 @@ this collector was never unreachable from it.
 While the charger's Zigbee2MQTT bridge is offline, its piles are down because of the bridge:
 one ``zigbee_bridge_offline`` fault, not one per pile.
 
+Nor is a start a storm (quiet starts): a pile, the Zigbee2MQTT bridge or the local server not
+heard since this collector started is "not yet seen" for ``startup_grace`` seconds. It is not
+up (a pile refuses charges), but it is not reported either: the piles' bridges, the faults
+service and the collector come up in any order, and a station starts in up to a minute. Once
+the grace is over, what is still unseen is reported: one ``zigbee_bridge_unseen`` for the
+charger when none of its piles has answered (or ``zigbee_bridge_offline`` when its bridge says
+so), one ``pile_unreachable`` per pile otherwise. A pile that was seen and falls silent is
+judged as always, ``misses x T1`` after its last answer (invariant 4 of
+``docs/invariants.md``). A local server that says it stopped on purpose (its status
+``stopped``: a restart) is not yet seen again, and gets the same grace to come back.
+
 Nor is a collector that was not running (SIGSTOP, a stalled event loop, a suspended VM) a
 collector whose piles died: the answers that came meanwhile wait unread in its socket, and
 the deadlines that passed meanwhile fire before they are read. The breath loop notes each
@@ -40,10 +51,16 @@ from station_protocol.faults import FaultCode
 from station_protocol.messages import CollectorBreath
 from station_protocol.zigbee import BreathCommand
 from station_runtime.bus import Bus, BusUnavailable
+from station_runtime.tasks import stop_if_cancelled
 
 log = logging.getLogger("station.collector.watch")
 
 Spawn = Callable[[Coroutine[Any, Any, object]], None]
+
+
+def _unchanged(pile_id: str) -> None:
+    """The default listener: nobody to tell."""
+
 
 DEAF_AFTER = 1.5
 """Breath periods without the breath loop running after which this process was not running."""
@@ -66,7 +83,8 @@ class PileWatch:
 
     @property
     def answered(self) -> bool:
-        """Has it answered a breath of this collector's? Until then it is not known to be up."""
+        """Has it answered a breath of this collector's? Until then it is not known to be up:
+        it is "not yet seen"."""
         return self.last_seq is not None
 
 
@@ -93,6 +111,20 @@ class Watch:
     """When the breath loop last ran (loop time)."""
     rejoin: float = 0.0
     """How long other clients may take to reconnect after the broker comes back (seconds)."""
+    startup_grace: float = 0.0
+    """Seconds from the start in which what has not been heard yet is not reported."""
+    quiet_until: float | None = None
+    """When the start-up grace ends (loop time); ``None`` until the breath loop runs."""
+    started_at: datetime | None = None
+    bridge_seen: bool = False
+    """The bridge said it is online, or a pile answered through it, since the start."""
+    server_seen: bool = False
+    """The local server answered a breath since the start."""
+    server_quiet_until: float = 0.0
+    """A local server that said it stopped on purpose is not reported before this (loop time)."""
+    grace_timer: asyncio.TimerHandle | None = None
+    on_change: Callable[[str], None] = _unchanged
+    """Told a pile whose up or seen may have changed (its board status shows it)."""
 
     @classmethod
     def of(cls, piles: list[str], **kwargs: Any) -> Watch:
@@ -116,17 +148,38 @@ class Watch:
     def _up(self, pile: PileWatch) -> bool:
         return pile.answered and not pile.down and self.bridge_online
 
+    def seen(self, pile_id: str) -> bool:
+        """Has the pile answered since this collector started? If not, it is not yet seen."""
+        pile = self.piles.get(pile_id)
+        return pile is not None and pile.answered
+
+    def _quiet(self) -> bool:
+        """Within the start-up grace: what has not been heard yet is not yet seen, not missing."""
+        if self.quiet_until is None:
+            return self.startup_grace > 0
+        return asyncio.get_running_loop().time() < self.quiet_until
+
+    def _whole_bridge_unseen(self) -> bool:
+        return not any(pile.answered for pile in self.piles.values())
+
     # -- the breath loop -------------------------------------------------------------------
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         tick = loop.time()
+        if self.quiet_until is None:
+            self.quiet_until = tick + self.startup_grace
+            self.started_at = datetime.now(UTC)
+            self.grace_timer = loop.call_at(self.quiet_until, self._grace_over)
         while True:
             try:
                 await self._tick(loop.time())
             except Exception:
                 # The heart of the station never stops beating over one bad breath.
                 log.exception("breath failed", extra={"collector": self.charger})
+            # A cancellation a publish's wait_for swallowed (Python 3.11) ends the loop here,
+            # or the breath would beat on and hold its owner's shutdown for ever.
+            stop_if_cancelled()
             tick += self.t1
             now = loop.time()
             if tick < now:
@@ -170,6 +223,8 @@ class Watch:
         loop = asyncio.get_running_loop()
         self.metrics.breath_rtt.labels(self.charger, "server").observe(loop.time() - sent)
         self.server_last_ack = loop.time()
+        self.server_seen = True
+        self.server_quiet_until = 0.0
         self._arm_server(loop)
         await self.board.clear_fault(self.charger, FaultCode.LOCAL_SERVER_UNREACHABLE)
 
@@ -191,6 +246,9 @@ class Watch:
         if pile is None or sent is None or seq == pile.last_seq:
             return
         first = not pile.answered
+        first_of_charger = first and self._whole_bridge_unseen()
+        if not self.bridge_seen:
+            self._bridge_seen()
         if not self.bridge_online:
             log.warning(
                 "a pile answered through a bridge said to be offline: the bridge is online",
@@ -210,6 +268,14 @@ class Watch:
             self._changed(pile)
         elif first:
             self._gauge(pile)
+            # An earlier run's report (adopted from the broker) that this answer disproves.
+            self.spawn(self.board.clear_fault(pile_id, FaultCode.PILE_UNREACHABLE))
+        if first_of_charger:
+            # The charger's Zigbee link is up after all: each pile still silent is its own news.
+            self.spawn(self.board.clear_fault(self.charger, FaultCode.ZIGBEE_BRIDGE_UNSEEN))
+            for other in self.piles.values():
+                if not other.answered and other.down:
+                    self._changed(other, cause="never_answered")
 
     def availability(self, pile_id: str, online: bool) -> None:
         pile = self.piles.get(pile_id)
@@ -219,6 +285,8 @@ class Watch:
         self._changed(pile, cause="zigbee2mqtt_availability")
 
     def bridge(self, online: bool) -> None:
+        if online and not self.bridge_seen:
+            self._bridge_seen()
         if online == self.bridge_online:
             return
         self.bridge_online = online
@@ -226,18 +294,64 @@ class Watch:
             self.spawn(self.board.clear_fault(self.charger, FaultCode.ZIGBEE_BRIDGE_OFFLINE))
             self._resume(force=True)
         else:
-            self.spawn(self.board.raise_fault(self.charger, FaultCode.ZIGBEE_BRIDGE_OFFLINE))
+            if self.bridge_seen or not self._quiet():
+                self._bridge_offline()
+            else:
+                # Most likely the last will of the bridge's earlier life, retained: it may
+                # be starting. Said after the start-up grace if it is still offline then.
+                log.info(
+                    "Zigbee2MQTT bridge not yet seen online",
+                    extra={"collector": self.charger},
+                )
             for pile in self.piles.values():
                 self._cancel(pile)
         for pile in self.piles.values():
             self._gauge(pile)
+
+    def _bridge_seen(self) -> None:
+        self.bridge_seen = True
+        if self.bridge_online:
+            # An earlier run's report (adopted from the broker) that the bridge disproves.
+            self.spawn(self.board.clear_fault(self.charger, FaultCode.ZIGBEE_BRIDGE_OFFLINE))
+
+    def _bridge_offline(self) -> None:
+        """One fault for the charger, which also says why its piles are unseen."""
+        self.spawn(self.board.clear_fault(self.charger, FaultCode.ZIGBEE_BRIDGE_UNSEEN))
+        self.spawn(self.board.raise_fault(self.charger, FaultCode.ZIGBEE_BRIDGE_OFFLINE))
+
+    def _grace_over(self) -> None:
+        """The start-up grace is over: a bridge that has said only ``offline`` since the start
+        is reported now (the piles not yet seen are, by their own deadlines)."""
+        self.grace_timer = None
+        if self.bridge_online:
+            return
+        loop = asyncio.get_running_loop()
+        if not self.bus.connected or self.suspended or self._deaf(loop.time()):
+            # Deaf or cut off: it may have said online meanwhile; look again a little later.
+            self.grace_timer = loop.call_later(self.grace, self._grace_over)
+            return
+        self._bridge_offline()
+
+    def local_server_status(self, online: bool, stopped: bool) -> None:
+        """The local server's own status: stopped on purpose (a restart, an update), it is
+        not yet seen again, and its breaths are not missed for ``startup_grace`` seconds."""
+        if online or not stopped:
+            return  # a crash is its missing answers' news, judged as always
+        loop = asyncio.get_running_loop()
+        self.server_quiet_until = loop.time() + self.startup_grace
+        log.info("local server stopped on purpose", extra={"collector": self.charger})
+        if not self.suspended:
+            self._arm_server(loop)
 
     # -- deadlines -------------------------------------------------------------------------
 
     def _arm(self, pile: PileWatch, loop: asyncio.AbstractEventLoop) -> None:
         self._cancel(pile)
         base = pile.last_ack if pile.last_ack is not None else loop.time()
-        pile.timer = loop.call_at(base + self.grace, self._expired, pile, base + self.grace)
+        deadline = base + self.grace
+        if not pile.answered and self.quiet_until is not None:
+            deadline = max(deadline, self.quiet_until)  # not yet seen: not missed in the grace
+        pile.timer = loop.call_at(deadline, self._expired, pile, deadline)
 
     def _cancel(self, pile: PileWatch) -> None:
         if pile.timer is not None:
@@ -262,6 +376,9 @@ class Watch:
     def _changed(self, pile: PileWatch, cause: str = "") -> None:
         self._gauge(pile)
         if pile.down and self.bridge_online:
+            if not pile.answered:
+                self._unseen(pile, cause)
+                return
             since = pile.last_ack_wall or pile.watching_since
             detail = {"cause": cause} if cause else {}
             self.spawn(
@@ -272,8 +389,43 @@ class Watch:
         elif not pile.down:
             self.spawn(self.board.clear_fault(pile.pile_id, FaultCode.PILE_UNREACHABLE))
 
+    def _unseen(self, pile: PileWatch, cause: str) -> None:
+        """A pile not heard since the start is down: nothing during the start-up grace; after
+        it, one bulletin for the charger when none of its piles was heard, else its own."""
+        if self._quiet():
+            return
+        if self._whole_bridge_unseen():
+            self.spawn(
+                self.board.raise_fault(
+                    self.charger,
+                    FaultCode.ZIGBEE_BRIDGE_UNSEEN,
+                    since=self.started_at or pile.watching_since,
+                    detail={"piles": str(len(self.piles))},
+                )
+            )
+            return
+        detail = {"cause": "never_answered" if cause == "no_breath_answer" else cause}
+        self.spawn(
+            self.board.raise_fault(
+                pile.pile_id,
+                FaultCode.PILE_UNREACHABLE,
+                since=self.started_at or pile.watching_since,
+                detail={key: value for key, value in detail.items() if value},
+            )
+        )
+
     def _gauge(self, pile: PileWatch) -> None:
         self.metrics.pile_up.labels(self.charger, pile.pile_id).set(1 if self._up(pile) else 0)
+        self.metrics.pile_seen.labels(self.charger, pile.pile_id).set(1 if pile.answered else 0)
+        self.on_change(pile.pile_id)
+
+    def recheck(self, pile_id: str) -> None:
+        """Say again whether the pile is down (back from maintenance, where its collector
+        did not report it): a pile still switched off is reported now."""
+        pile = self.piles.get(pile_id)
+        if pile is not None and pile.down and not self.suspended:
+            cause = "no_breath_answer" if pile.breath_missing else "zigbee2mqtt_availability"
+            self._changed(pile, cause=cause)
 
     def _suspend(self) -> None:
         if self.suspended:
@@ -309,7 +461,10 @@ class Watch:
         if self.server_timer is not None:
             self.server_timer.cancel()
         base = self.server_last_ack if self.server_last_ack is not None else loop.time()
-        self.server_timer = loop.call_at(base + self.grace + extra, self._server_expired)
+        deadline = max(base + self.grace + extra, self.server_quiet_until)
+        if not self.server_seen and self.quiet_until is not None:
+            deadline = max(deadline, self.quiet_until)  # not yet seen since the start
+        self.server_timer = loop.call_at(deadline, self._server_expired)
 
     def _server_expired(self) -> None:
         if not self.bus.connected or self.suspended:
@@ -332,3 +487,5 @@ class Watch:
             self._cancel(pile)
         if self.server_timer is not None:
             self.server_timer.cancel()
+        if self.grace_timer is not None:
+            self.grace_timer.cancel()

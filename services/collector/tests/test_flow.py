@@ -125,3 +125,39 @@ def test_resume_takes_up_a_session_only_when_idle() -> None:
     assert pile.swiped("CARD-1", 5.0) == Stop("s-1", StopReason.LOCAL)
     busy, _ = charging()
     assert not busy.resume("s-2", "CARD-9")
+
+
+def test_a_card_at_the_kiosk_is_never_taken_for_the_readers_echo() -> None:
+    pile = PileFlow("c1-p01", WINDOW, repeat_window=1.0)
+    pile.plugged(0.0)
+    start = pile.swiped("CARD-A", 1.0, reader=False)
+    assert isinstance(start, Verify)
+    pile.started()
+    # The reader would repeat itself within a second; a second kiosk request is meant.
+    assert pile.swiped("CARD-A", 1.2, reader=False) == Stop(start.session_id, StopReason.LOCAL)
+
+
+def test_an_operator_stop_while_starting_is_carried_out_once_the_pile_charges() -> None:
+    pile = flow()
+    pile.plugged(0.0)
+    decision = pile.swiped("CARD-1", 1.0)
+    assert isinstance(decision, Verify)
+
+    assert pile.stop_requested(StopReason.OPERATOR) is None
+    assert pile.stop_requested(StopReason.INSUFFICIENT_BALANCE) is None
+
+    assert pile.started() == Stop(decision.session_id, StopReason.OPERATOR)
+    assert pile.phase is Phase.STOPPING
+
+
+def test_a_start_that_fails_forgets_the_stop_asked_for_meanwhile() -> None:
+    pile = flow()
+    pile.plugged(0.0)
+    assert isinstance(pile.swiped("CARD-1", 1.0), Verify)
+    pile.stop_requested(StopReason.OPERATOR)
+    pile.start_failed(2.0)
+
+    again = pile.swiped("CARD-2", 3.0)
+    assert isinstance(again, Verify)
+    assert pile.started() is None
+    assert pile.phase is Phase.CHARGING

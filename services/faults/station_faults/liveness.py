@@ -19,6 +19,16 @@ is not every collector dead. The deadlines are not decided then, and start afres
 link comes back, plus ``rejoin`` seconds: after a broker restart each collector comes back
 on its own reconnection backoff, and one that reconnects a few seconds after this service
 was never silent. (Not on the first connection: collectors already connected then.)
+
+Nor is a start or a restart a storm (quiet starts). A collector not heard (no breath, no
+``online`` status) since this service started is "not yet seen": its missing breaths and its
+``offline`` status are not announced before ``startup_grace`` has passed since the start, so
+that a station whose parts start in any order, or a restart of this service, raises nothing.
+A collector that says ``offline`` with ``stopped`` stopped on purpose (SIGTERM: an update, a
+restart): it is not yet seen again, and ``collector_offline`` (reason ``stopped``) waits the
+same grace for it to come back. A collector seen since the start that dies is announced as
+always: at once by its last will, after ``misses x T1`` by its breaths (invariant 4 of
+``docs/invariants.md``).
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ from station_faults.announcer import FaultAnnouncer
 from station_faults.board import ActiveBulletins
 from station_faults.episodes import EpisodeStore, Sighting
 from station_faults.metrics import DropRefusal, FaultMetrics, MessageKind
+from station_faults.models import CollectorLink
 from station_protocol import channels
 from station_protocol.catalogue import Catalogue
 from station_protocol.faults import FaultCode
@@ -48,6 +59,7 @@ SHARE_GROUP = "faults"
 OFFLINE = FaultCode.COLLECTOR_OFFLINE.value
 BY_LAST_WILL = "last_will"
 BY_MISSED_BREATHS = "breaths_missed"
+BY_STOP = "stopped"
 EARLY = timedelta(milliseconds=5)
 """A timer that fires this much before the shared deadline still counts as on time."""
 
@@ -66,6 +78,16 @@ class CollectorLiveness:
     """A collector silent for longer than this when the service starts is not watched."""
     rejoin: timedelta = timedelta(0)
     """How long collectors may take to reconnect after the broker comes back."""
+    startup_grace: timedelta = timedelta(0)
+    """How long a collector not yet seen (since the start, or since it stopped on purpose)
+    may stay silent before it is announced offline."""
+    _started_at: datetime | None = None
+    _seen: set[str] = field(default_factory=set)
+    """Chargers whose collector breathed or said ``online`` since this process started."""
+    _stopped_at: dict[str, datetime] = field(default_factory=dict)
+    """When each collector said it stopped on purpose, until it is back."""
+    _held: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    """An ``offline`` status not announced yet (its reason, when it came): not yet seen."""
     _timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _heard: set[str] = field(default_factory=set)
@@ -81,6 +103,7 @@ class CollectorLiveness:
     """When the broker link last came up, plus the allowance for collectors to rejoin."""
 
     def register(self) -> None:
+        self._started_at = self.clock()
         # A lane per collector's topic: its breaths are answered in order, without waiting
         # for anyone's database write (a breath is recorded off the lane, see _record).
         self.bus.serve(
@@ -135,6 +158,9 @@ class CollectorLiveness:
         breath = delivery.body
         self._arm(breath.charger, self.misses * breath.t1)
         self._record(breath)
+        # Not the end of a stop it said (only its ``online`` is): its last breath and that
+        # ``offline`` come in different lanes, in either order.
+        self._seen.add(breath.charger)
         first = breath.charger not in self._heard
         self._heard.add(breath.charger)
         raised = breath.charger in self._raised
@@ -168,6 +194,16 @@ class CollectorLiveness:
         loop = asyncio.get_running_loop()
         self._timers[charger] = loop.call_later(delay, self._on_timer, charger)
 
+    def _quiet_until(self, charger: str) -> datetime | None:
+        """Until when a collector not yet seen (since the start, or since it said it stopped on
+        purpose) is not announced; ``None`` for one seen since."""
+        bounds = [
+            stopped + self.startup_grace for stopped in [self._stopped_at.get(charger)] if stopped
+        ]
+        if charger not in self._seen and self._started_at is not None:
+            bounds.append(self._started_at + self.startup_grace)
+        return max(bounds, default=None)
+
     def _on_timer(self, charger: str) -> None:
         self._timers.pop(charger, None)
         task = asyncio.create_task(self._overdue(charger), name=f"breath-overdue-{charger}")
@@ -179,15 +215,23 @@ class CollectorLiveness:
             if not self.bus.connected:
                 return  # cut off, we hear nobody: the deadline starts afresh on reconnection
             link = await asyncio.to_thread(self.store.link, charger)
-            if link is None or charger in self._timers:
+            if charger in self._timers:
                 return  # a breath came while we looked
+            now = self.clock()
+            quiet = self._quiet_until(charger)
+            if charger in self._held:
+                await self._offline_held(charger, quiet, now, link)
+                return
+            if link is None:
+                return
             heard_from = max(
                 link.last_breath_at,
                 self._listening_since or link.last_breath_at,
                 self._online_at.get(charger, link.last_breath_at),
             )
             deadline = heard_from + timedelta(seconds=self.misses * link.t1)
-            now = self.clock()
+            if quiet is not None:
+                deadline = max(deadline, quiet)  # not yet seen: within its grace
             if deadline - now > EARLY:
                 # Another replica heard a breath this one did not: wait for the real deadline.
                 self._arm(charger, (deadline - now).total_seconds())
@@ -227,15 +271,54 @@ class CollectorLiveness:
 
     # ------------------------------------------------------------------ last will
 
+    async def _offline_held(
+        self, charger: str, quiet: datetime | None, now: datetime, link: CollectorLink | None
+    ) -> None:
+        """The grace of a collector that said ``offline`` while not yet seen has passed."""
+        if quiet is not None and quiet - now > EARLY:
+            self._arm(charger, (quiet - now).total_seconds())
+            return
+        reason, since = self._held.pop(charger)
+        self._stopped_at.pop(charger, None)
+        if link is not None and link.last_breath_at > since + timedelta(seconds=link.t1):
+            # It breathed since it said so: alive after all, and judged by its breaths.
+            self._arm(charger, self.misses * link.t1)
+            return
+        await self._announce_offline(charger, reason, since, due=quiet or now)
+
     async def on_status(self, delivery: Delivery[ServiceStatus]) -> None:
         charger = delivery.params["charger"]
         status = delivery.body
         if status.state is OnlineState.ONLINE:
-            # Only the fault its last will raised: missed breaths clear at the next breath.
+            self._seen.add(charger)
+            self._stopped_at.pop(charger, None)
+            self._held.pop(charger, None)
+            # Only the fault its status raised: missed breaths clear at the next breath.
             self._online_at[charger] = self.clock()
-            await self.announcer.clear_fault(charger, OFFLINE, only_reason=BY_LAST_WILL)
+            for reason in (BY_LAST_WILL, BY_STOP):
+                await self.announcer.clear_fault(charger, OFFLINE, only_reason=reason)
             await self._expect_breaths(charger)
             return
+        now = self.clock()
+        reason = BY_STOP if status.stopped else BY_LAST_WILL
+        if status.stopped:
+            self._stopped_at[charger] = now
+        quiet = self._quiet_until(charger)
+        if quiet is not None and quiet > now:
+            # Not yet seen (this service just started), or stopped on purpose: it has the
+            # start-up grace to come back before it is announced.
+            log.info(
+                "collector offline, not yet seen: announced if still offline after the grace",
+                extra={"charger": charger, "reason": reason},
+            )
+            self._held[charger] = (reason, now)
+            self._arm(charger, (quiet - now).total_seconds())
+            return
+        await self._announce_offline(charger, reason, now, due=now)
+
+    async def _announce_offline(
+        self, charger: str, reason: str, since: datetime, due: datetime
+    ) -> None:
         now = self.clock()
         sighting = Sighting(
             code=OFFLINE,
@@ -243,10 +326,10 @@ class CollectorLiveness:
             source=charger,
             charger=charger,
             pile_id=None,
-            since=now,
+            since=since,
             detected_at=now,
-            detail={"reason": BY_LAST_WILL},
+            detail={"reason": reason},
         )
-        log.warning("collector connection lost", extra={"charger": charger})
+        log.warning("collector connection lost", extra={"charger": charger, "reason": reason})
         self._raised.add(charger)
-        await self.announcer.raise_fault(sighting, due=now)
+        await self.announcer.raise_fault(sighting, due=due)

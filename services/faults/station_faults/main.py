@@ -55,6 +55,7 @@ async def assemble(kit: Kit[Settings]) -> FaultAnnouncer:
         misses=settings.misses,
         forget_after=timedelta(seconds=settings.forget_after),
         rejoin=timedelta(seconds=bus.options.longest_retry),
+        startup_grace=timedelta(seconds=settings.startup_grace),
     )
     liveness.register()
     kit.on_start(liveness.watch_known)

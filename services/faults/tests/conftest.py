@@ -37,6 +37,7 @@ from station_protocol.messages import (
 from station_protocol.zigbee import OnlineState
 from station_runtime.bus import BrokerAddress, Bus, BusOptions
 from station_tools.mosquitto import Mosquitto
+from station_tools.testing import served
 
 POLL = 0.02
 
@@ -155,9 +156,10 @@ class StationSide:
         topic = channels.SERVICE_FAULT.topic(service=service, source=source, code=code)
         await self.bus.publish(topic, report, qos=1, retain=True)
 
-    async def status(self, charger: str, state: OnlineState) -> None:
-        """What a collector's bus (online) or its last will (offline) writes."""
-        status = ServiceStatus(state=state, service="collector", charger=charger)
+    async def status(self, charger: str, state: OnlineState, stopped: bool | None = None) -> None:
+        """What a collector's bus (online), its last will (offline) or its bus as it stops on
+        purpose (offline, ``stopped``) writes."""
+        status = ServiceStatus(state=state, service="collector", charger=charger, stopped=stopped)
         await self.bus.publish(
             channels.COLLECTOR_STATUS.topic(charger=charger), status, retain=True
         )
@@ -234,11 +236,8 @@ def settings(own_mosquitto: Mosquitto, tmp_path: Path) -> Settings:
 async def running_faults(settings: Settings) -> AsyncIterator[Faults]:
     """The faults service in this process, lifespan and all, subscribed when it yields."""
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        await app.state.service.bus.wait_connected(10)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://faults") as http:
-            yield Faults(app, http)
+    async with served(app, "faults") as http:
+        yield Faults(app, http)
 
 
 @pytest.fixture

@@ -217,3 +217,70 @@ async def test_a_killed_collector_is_offline_by_its_last_will(
     finally:
         child.kill()
         child.wait()
+
+
+GRACE = 1.0
+"""A short start-up grace (120 s by default)."""
+
+
+async def test_a_collector_not_yet_seen_is_announced_only_after_the_start_up_grace(
+    start_faults: Any, settings: Any, station: Any, board: Any, eventually: Any
+) -> None:
+    """A last will on the broker from before this service started (or a collector that died
+    before this service ever heard it): not yet seen, announced once the grace is over."""
+    async with start_faults(settings.model_copy(update={"startup_grace": GRACE})):
+        started = datetime.now(UTC)
+        await station.status("c1", OnlineState.OFFLINE)
+        await asyncio.sleep(GRACE / 2)
+        assert board.messages("c1", "collector_offline") == []
+
+        bulletin = await board.shown("c1", "collector_offline", timeout=GRACE + 2)
+        assert bulletin.detail == {"reason": "last_will"}
+        assert (bulletin.detected_at - started).total_seconds() >= GRACE - 0.1
+        await station.status("c1", OnlineState.ONLINE)
+        await eventually(
+            lambda: None in board.messages("c1", "collector_offline")[1:],
+            what="collector_offline on c1 withdrawn",
+        )
+
+
+async def test_a_collector_stopped_on_purpose_and_back_within_the_grace_raises_nothing(
+    start_faults: Any, settings: Any, station: Any, board: Any
+) -> None:
+    async with start_faults(settings.model_copy(update={"startup_grace": GRACE})) as faults:
+        await station.status("c1", OnlineState.ONLINE)
+        for seq in range(3):
+            await station.breathe("c1", seq, T1)
+            await asyncio.sleep(T1 / 2)
+        await station.status("c1", OnlineState.OFFLINE, stopped=True)
+        await asyncio.sleep(GRACE * 0.7)  # away past misses x T1, a restart
+        await station.status("c1", OnlineState.ONLINE)
+        for seq in range(10):
+            await station.breathe("c1", seq, T1)
+            await asyncio.sleep(T1 / 2)
+
+        assert board.messages("c1", "collector_offline") == []
+        assert await faults.history() == []
+
+
+async def test_a_collector_stopped_on_purpose_that_stays_away_is_announced_after_the_grace(
+    start_faults: Any, settings: Any, station: Any, board: Any, eventually: Any
+) -> None:
+    async with start_faults(settings.model_copy(update={"startup_grace": GRACE})):
+        await station.status("c2", OnlineState.ONLINE)
+        await station.breathe("c2", 1, T1)
+        await station.status("c2", OnlineState.OFFLINE, stopped=True)
+        stopped = datetime.now(UTC)
+        await asyncio.sleep(GRACE / 2)
+        assert board.messages("c2", "collector_offline") == []
+
+        bulletin = await board.shown("c2", "collector_offline", timeout=GRACE + 2)
+        assert bulletin.detail == {"reason": "stopped"}
+        assert (bulletin.detected_at - stopped).total_seconds() >= GRACE - 0.1
+        await station.status("c2", OnlineState.ONLINE)
+        # Withdrawn when it says it is back (it breathes no more here, so missed breaths
+        # may raise the fault again a few T1 later: the withdrawal is looked for in order).
+        await eventually(
+            lambda: None in board.messages("c2", "collector_offline")[1:],
+            what="collector_offline on c2 withdrawn",
+        )

@@ -5,6 +5,8 @@ they are part of the contract between services rather than of any one service:
 
 * a retained ``online`` status on connect and an MQTT last will that writes ``offline``, so
   that the station sees a dead service at once (socket closed) or within 1.5 x keep-alive;
+  a service that stops on purpose says ``offline`` with ``stopped``, so that a restart is
+  not taken for a crash;
 * reconnect with exponential backoff and jitter, then re-subscribe and re-publish the status;
 * MQTT v5 request/response (response topic + correlation data), with the replies matched to
   waiting callers;
@@ -315,6 +317,23 @@ class Bus:
         is done (billing answers a checkout, then publishes the pile's session)."""
         await self.reply(request.incoming, channel.encode_reply(reply))
 
+    async def look_again(
+        self, channel: Channel[M], *, only: Mapping[str, str] | None = None
+    ) -> None:
+        """Have the broker send again what it retains on a subscription of ``channel``.
+
+        A live message on a retained topic is anyone's word, published retained or not; the
+        retained one is the standing word. Subscribing again to the same filter replaces the
+        subscription, and the broker sends its retained messages again, flagged retained
+        (MQTT 5 retain handling 0), through the subscription's own handler. Nothing happens
+        while the connection is down: the broker sends them anyway when it comes back.
+        """
+        client = self._client
+        if client is None or not self.connected:
+            return
+        with contextlib.suppress(aiomqtt.MqttError):
+            await client.subscribe(self._filter(channel, only, None), qos=channel.qos)
+
     async def ask(
         self,
         channel: RequestChannel[M, R],
@@ -322,11 +341,14 @@ class Bus:
         *,
         timeout: float,
         quiet: bool = False,
+        answers: Callable[[R], bool] | None = None,
         **params: str,
     ) -> R | None:
         """The reply to ``request``, or ``None`` when there is none in time or it is unreadable
         (logged; the caller decides whether to ask again). ``quiet``: an unanswered request is
-        the caller's measurement, not news (a breath every T1), so it is logged at debug."""
+        the caller's measurement, not news (a breath every T1), so it is logged at debug.
+        ``answers``: whether a reply is about what was asked (its session, its card); one
+        that is not is dropped as ``unsolicited`` and counts as no answer."""
         topic = channel.topic(**params)
         try:
             raw = await self.request(topic, channel.encode(request), timeout=timeout)
@@ -335,10 +357,15 @@ class Bus:
             log.log(level, "no answer", extra={"topic": topic, "error": str(exc)})
             return None
         try:
-            return channel.decode_reply(raw)
+            reply = channel.decode_reply(raw)
         except ValueError as exc:
             self._dropped(Dropped(f"{channel.name}_reply", DropReason.INVALID, topic, str(exc)))
             return None
+        if answers is not None and not answers(reply):
+            error = "the reply is about another question"
+            self._dropped(Dropped(f"{channel.name}_reply", DropReason.UNSOLICITED, topic, error))
+            return None
+        return reply
 
     async def send(
         self,
@@ -398,8 +425,10 @@ class Bus:
         tb: TracebackType | None,
     ) -> None:
         if self._client is not None and self.connected:
+            # Stopped on purpose, unlike the last will's offline: whoever watches this
+            # service gives it a grace to come back instead of calling it missing at once.
             with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
-                await asyncio.wait_for(self._publish_status(OnlineState.OFFLINE), 2)
+                await asyncio.wait_for(self._publish_status(OnlineState.OFFLINE, stopped=True), 2)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -557,15 +586,18 @@ class Bus:
             task = asyncio.create_task(hook())
             task.add_done_callback(_log_hook_failure)
 
-    def _status(self, state: OnlineState) -> ServiceStatus:
+    def _status(self, state: OnlineState, stopped: bool | None = None) -> ServiceStatus:
         return ServiceStatus(
-            state=state, service=self.options.service, charger=self.options.charger
+            state=state,
+            service=self.options.service,
+            charger=self.options.charger,
+            stopped=stopped,
         )
 
-    async def _publish_status(self, state: OnlineState) -> None:
+    async def _publish_status(self, state: OnlineState, stopped: bool | None = None) -> None:
         assert self._client is not None
         await self._client.publish(
-            self.options.status, _encode(self._status(state)), qos=1, retain=True
+            self.options.status, _encode(self._status(state, stopped)), qos=1, retain=True
         )
 
     def _set_connected(self, value: int) -> None:
@@ -581,6 +613,9 @@ class Bus:
             future = self._pending.get(bytes(correlation)) if correlation else None
             if future is not None and not future.done():
                 future.set_result(payload)
+            else:
+                # A forged, late or repeated answer: the first one to a question counts.
+                self._dropped(Dropped("reply", DropReason.UNSOLICITED, topic))
             return
         incoming = Incoming(
             topic=topic,

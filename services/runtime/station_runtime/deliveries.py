@@ -72,6 +72,9 @@ class DropReason(StrEnum):
     BAD_JSON = "bad_json"
     INVALID = "invalid"
     """JSON, but not the channel's shape (a missing field, a wrong type, an impossible value)."""
+    UNSOLICITED = "unsolicited"
+    """A reply to no question this client has open: unknown or already answered correlation
+    data, or one that names another session or card than the question did."""
 
 
 @dataclass(frozen=True)
@@ -137,12 +140,21 @@ class DropLog:
     message must not become a flood of log lines."""
 
     seen: set[tuple[str, str, str]] = field(default_factory=set)
+    limit: int = 10_000
+    """Distinct (kind, reason, topic) remembered: topics are the sender's to choose, so a
+    hostile client must not grow this without end. Past it, new ones are logged at debug."""
 
     def __call__(self, dropped: Dropped) -> None:
         key = (dropped.kind, dropped.reason, dropped.topic)
-        first = key not in self.seen
+        first = key not in self.seen and len(self.seen) < self.limit
         if first:
             self.seen.add(key)
+            if len(self.seen) == self.limit:
+                log.warning(
+                    "too many distinct dropped messages: further ones are logged at debug "
+                    "only (they are still counted)",
+                    extra={"limit": self.limit},
+                )
         fields: dict[str, Any] = {
             "kind": dropped.kind,
             "reason": dropped.reason,

@@ -117,6 +117,9 @@ class ServiceSpec(Generic[S, T]):
     """How to connect to the broker; ``None``: the service speaks only HTTP."""
     checks: Mapping[str, Callable[[T], Awaitable[bool]]] = field(default_factory=dict)
     """Readiness checks beside the broker and the database (the outbox readable...)."""
+    extend: Callable[[FastAPI], None] | None = None
+    """More for the app than its API: pages outside ``/api/v1``, static files, error
+    handlers (the console's board and its problem details)."""
 
     @property
     def version_table(self) -> str:
@@ -180,6 +183,8 @@ def build_app(spec: ServiceSpec[S, T], settings: S, clock: Clock = utc_now) -> F
     app.include_router(health_router(lambda: _checks(app, spec), lambda: app.state.registry))
     for router in spec.routers:
         app.include_router(router, prefix=API_PREFIX)
+    if spec.extend is not None:
+        spec.extend(app)
     return app
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,7 +19,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy import URL
 from sqlalchemy.engine import make_url
 
-from station_protocol.ids import Layout
+from station_protocol.ids import Layout, PileId
+from station_protocol.plausibility import (
+    DEFAULT_BURST,
+    DEFAULT_RATED_POWER,
+    MeterCredit,
+    RatedPowers,
+)
 from station_runtime.bus import BrokerAddress, BusOptions
 
 WEAK_PASSWORDS = ("changethis", "secret", "password")
@@ -137,3 +144,29 @@ class DatabaseSettings(BaseSettings):
         if self.database_url is not None:
             return self.database_url
         return _database_url(f"sqlite:///{self.data_dir / f'{service}.db'}")
+
+
+class MeterSettings(BaseSettings):
+    """What the piles' meters can count: the rule of ``station_protocol.plausibility``.
+
+    The collector and billing both judge readings by it, so both take the same settings
+    (``STATION_COLLECTOR_RATED_POWER``, ``STATION_BILLING_RATED_POWER``, ...); set them alike.
+    """
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    rated_power: Decimal = Field(default=DEFAULT_RATED_POWER, gt=0, le=10_000, allow_inf_nan=False)
+    """kW: the most a pile delivers, unless ``pile_rated_powers`` names it."""
+    pile_rated_powers: dict[PileId, Annotated[Decimal, Field(gt=0, le=10_000)]] = Field(
+        default_factory=dict
+    )
+    """Per-pile ratings as JSON (``{"c1-p01": 22}``) for piles below or above the default."""
+    meter_burst: float = Field(default=DEFAULT_BURST, gt=0)
+    """Seconds of rated-power credit a pile keeps while it reports steadily."""
+
+    def rated_powers(self) -> RatedPowers:
+        return RatedPowers(self.rated_power, tuple(sorted(self.pile_rated_powers.items())))
+
+    def meter_credit(self, pile_id: str) -> MeterCredit:
+        """A fresh judge for ``pile_id``'s readings."""
+        return MeterCredit(rated_power=self.rated_powers().of(pile_id), burst=self.meter_burst)

@@ -11,8 +11,12 @@ looks once a round whether it was asked to stop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+import logging
+from collections.abc import Collection, Coroutine
+from dataclasses import dataclass, field
 from typing import Any
+
+log = logging.getLogger("station.tasks")
 
 RECANCEL_AFTER = 0.5
 """Seconds to wait for cancelled tasks before cancelling the ones still running again."""
@@ -32,3 +36,26 @@ def stop_if_cancelled() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+@dataclass
+class RoundTrips:
+    """The round trips a bus handler started (a handler never awaits a reply itself: the
+    replies come through its own loop), ended for sure when the service stops."""
+
+    name: str
+    """Who runs them, for the log line of one that failed."""
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def spawn(self, work: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    async def close(self) -> None:
+        await cancel_until_done(self._tasks)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s task failed", self.name, exc_info=task.exception())

@@ -118,3 +118,45 @@ async def test_an_unreadable_reply_is_none_and_counted(mosquitto: Mosquitto) -> 
         ask = VerificationRequest(session_id="s-7", pile_id="c1-p01", card_uid="CARD")
         assert await client.ask(channels.VERIFICATION, ask, timeout=5) is None
     assert [(drop.kind, drop.reason) for drop in drops] == [("request_reply", "invalid")]
+
+
+async def test_a_forged_or_repeated_reply_counts_once_and_only_for_its_question(
+    mosquitto: Mosquitto,
+) -> None:
+    """Finding 4: a forged ``accepted`` verification reply let an unknown card charge.
+
+    The first answer to a question counts; a second one (a forger racing the real server),
+    one with correlation data nobody asked with, or one about another session or card is
+    dropped as ``unsolicited``."""
+    drops: list[Dropped] = []
+    server = Bus(options(mosquitto, "forging-server"))
+
+    @server.route(channels.VERIFICATION.topic())
+    async def answer_twice_and_wrongly(message: Incoming) -> None:
+        request = VerificationRequest.model_validate_json(message.payload)
+        wrong = VerificationReply(
+            session_id="another-session", card_uid=request.card_uid, result="accepted"
+        )
+        await server.reply(message, channels.VERIFICATION.encode_reply(wrong))
+        await server.reply(message, b'{"session_id": "x", "card_uid": "y", "result": "accepted"}')
+        stranger = Incoming(message.topic, b"", False, message.response_topic, b"not-asked")
+        await server.reply(stranger, b'{"session_id": "x", "card_uid": "y", "result": "accepted"}')
+
+    async with server, Bus(options(mosquitto, "asking-once"), on_drop=drops.append) as client:
+        await server.wait_connected(5)
+        await client.wait_connected(5)
+        await asyncio.sleep(0.1)
+        ask = VerificationRequest(session_id="s-6", pile_id="c1-p01", card_uid="UNKNOWN")
+        reply = await client.ask(
+            channels.VERIFICATION,
+            ask,
+            timeout=5,
+            answers=lambda reply: (reply.session_id, reply.card_uid) == ("s-6", "UNKNOWN"),
+        )
+        await until(lambda: len(drops) == 3)
+    assert reply is None
+    assert sorted((drop.kind, drop.reason) for drop in drops) == [
+        ("reply", "unsolicited"),
+        ("reply", "unsolicited"),
+        ("request_reply", "unsolicited"),
+    ]

@@ -33,6 +33,7 @@ from station_tools.mosquitto import Mosquitto
 from station_tools.ports import free_port
 from station_tools.processes import ServiceProcess
 from station_tools.records import queue_records
+from station_tools.testing import served
 
 ADMIN_TOKEN = "admin-token-of-the-sync-tests-0123"
 
@@ -167,11 +168,8 @@ class RunningSync:
 async def running_sync(settings: Settings) -> AsyncIterator[RunningSync]:
     """Sync in this process, lifespan and all (relay loop, fault announcer, bus)."""
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        await app.state.service.bus.wait_connected(10)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://sync") as http:
-            yield RunningSync(app, http)
+    async with served(app, "sync") as http:
+        yield RunningSync(app, http)
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
 """Authorizations: which card is charging (or about to) on which pile, for which session.
 
 An accepted card holds an authorization until billing announces its session completed.
-If the charge never starts (the driver walks away, the pile refuses), nobody will ever
-announce an end, so an authorization whose session was never seen active lapses after a
-TTL instead of locking the card out of every pile for good.
+If the charge never starts (the pile refuses, billing refuses the opening), the collector
+withdraws it at once; and since a collector may die before it can, an authorization whose
+session was never seen active also lapses after a TTL instead of locking the card out of
+every pile for good.
 """
 
 from __future__ import annotations
@@ -76,6 +77,17 @@ def session_active(db: Session, session_id: str) -> Authorization | None:
                 "a lapsed session started charging while its card is authorized elsewhere",
                 extra={"session_id": session_id, "card_uid": row.card_uid, "pile_id": row.pile_id},
             )
+    db.add(row)
+    return row
+
+
+def withdrawn(db: Session, session_id: str, card_uid: str, now: datetime) -> Authorization | None:
+    """The session never started: its card is free again (a hold never outlives it)."""
+    row = db.get(Authorization, session_id)
+    if row is None or row.card_uid != card_uid or row.ended_at is not None:
+        return None
+    row.ended_at = now
+    row.end_reason = AuthorizationEnd.WITHDRAWN
     db.add(row)
     return row
 

@@ -35,24 +35,37 @@ from station_verification.money import InexactAmount, shown, to_units
 log = logging.getLogger("station.verification.debits")
 
 
+def _reply(request: DebitRequest, result: DebitResult, **fields: object) -> DebitReply:
+    return DebitReply(
+        session_id=request.session_id, card_uid=request.card_uid, result=result, **fields
+    )
+
+
+def earlier_answer(db: Session, request: DebitRequest) -> DebitReply | None:
+    """The answer for a session debited before (``already_booked`` or ``conflict``)."""
+    earlier = ledger.debit_of(db, request.session_id)
+    if earlier is None:
+        return None
+    booked = shown(-earlier.amount)
+    balance = shown(ledger.balance(db, earlier.card_uid))
+    if earlier.card_uid != request.card_uid or booked != request.amount:
+        return _reply(
+            request,
+            DebitResult.CONFLICT,
+            amount=booked,
+            balance=balance,
+            error=f"session debited before: {booked} on card {earlier.card_uid}",
+        )
+    return _reply(request, DebitResult.ALREADY_BOOKED, amount=booked, balance=balance)
+
+
 def decide_debit(db: Session, request: DebitRequest, now: datetime) -> DebitReply:
     def reply(result: DebitResult, **fields: object) -> DebitReply:
-        return DebitReply(
-            session_id=request.session_id, card_uid=request.card_uid, result=result, **fields
-        )
+        return _reply(request, result, **fields)
 
-    earlier = ledger.debit_of(db, request.session_id)
+    earlier = earlier_answer(db, request)
     if earlier is not None:
-        booked = shown(-earlier.amount)
-        balance = shown(ledger.balance(db, earlier.card_uid))
-        if earlier.card_uid != request.card_uid or booked != request.amount:
-            return reply(
-                DebitResult.CONFLICT,
-                amount=booked,
-                balance=balance,
-                error=f"session debited before: {booked} on card {earlier.card_uid}",
-            )
-        return reply(DebitResult.ALREADY_BOOKED, amount=booked, balance=balance)
+        return earlier
     card = db.get(Card, request.card_uid, with_for_update=True)
     if card is None:
         return reply(DebitResult.UNKNOWN_CARD, error=f"no card {request.card_uid!r}")
@@ -90,6 +103,11 @@ class Debiting:
             # booking is the one, and asking again finds it.
             log.info("debit raced another replica, deciding again", extra=_ids(request))
             return self._debit_once(request)
+
+    def booked_before(self, request: DebitRequest) -> DebitReply | None:
+        """The answer for a session debited before, if it was (no need to ask billing)."""
+        with Session(self.engine) as db:
+            return earlier_answer(db, request)
 
     def _debit_once(self, request: DebitRequest) -> DebitReply:
         with Session(self.engine) as db:

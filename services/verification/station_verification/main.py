@@ -24,8 +24,10 @@ async def assemble(kit: Kit[Settings]) -> VerificationHandlers:
         Verifier(kit.engine, Policy.of(kit.settings), kit.clock),
         metrics,
         Debiting(kit.engine, kit.clock),
+        billing_timeout=kit.settings.billing_timeout,
     )
     handlers.register()
+    kit.on_close(handlers.close)
     return handlers
 
 

@@ -62,5 +62,8 @@ class VerificationMetrics:
     def count_drop(self, dropped: Dropped) -> None:
         """A message unreadable on its channel is ``malformed_<channel>``; a handler's own
         refusal keeps its reason (``no_response_topic``, ``session_conflict``)."""
+        if dropped.reason == DropReason.UNSOLICITED:
+            self.dropped.labels(f"unsolicited_{dropped.kind}").inc()
+            return
         unreadable = dropped.reason in DropReason.__members__.values()
         self.dropped.labels(f"malformed_{dropped.kind}" if unreadable else dropped.reason).inc()

@@ -44,6 +44,8 @@ class AuthorizationEnd(StrEnum):
     """Billing announced the session completed."""
     LAPSED = "lapsed"
     """The charge never started within the authorization TTL."""
+    WITHDRAWN = "withdrawn"
+    """The collector gave the start up, and billing has no active session of it."""
 
 
 class Card(SQLModel, table=True):

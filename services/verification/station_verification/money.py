@@ -12,16 +12,22 @@ MONEY_PLACES = 4
 """Decimal places the ledger keeps; an amount with more is refused, never rounded away."""
 UNIT = Decimal(1).scaleb(-MONEY_PLACES)
 SHOWN_PLACES = 2
+MAX_UNITS = 2**63 - 1
+"""The ledger's columns are 64-bit integers: an amount beyond is refused, never overflowed."""
 
 
 class InexactAmount(ValueError):
-    """An amount with more decimal places than the ledger keeps."""
+    """An amount the ledger cannot keep exactly: more decimal places, or too large."""
 
 
 def to_units(amount: Decimal) -> int:
+    if not amount.is_finite():
+        raise InexactAmount(f"{amount} is not an amount")
     units = amount.scaleb(MONEY_PLACES)
-    if not amount.is_finite() or units != units.to_integral_value():
+    if units != units.to_integral_value():
         raise InexactAmount(f"{amount} has more than {MONEY_PLACES} decimal places")
+    if abs(units) > MAX_UNITS:
+        raise InexactAmount(f"{amount} is more than the ledger can hold")
     return int(units)
 
 

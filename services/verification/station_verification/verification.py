@@ -119,6 +119,12 @@ class Verifier:
             db.commit()
             return verdict
 
+    def withdraw(self, session_id: str, card_uid: str) -> Authorization | None:
+        with Session(self.engine, expire_on_commit=False) as db:
+            row = authorizations.withdrawn(db, session_id, card_uid, self.clock())
+            db.commit()
+            return row
+
     def session_changed(self, session: PileSession) -> Authorization | None:
         with Session(self.engine, expire_on_commit=False) as db:
             if session.status == SessionStatus.COMPLETED:

@@ -11,8 +11,9 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,20 @@ from sqlalchemy import Engine
 
 from station_protocol import channels
 from station_protocol.messages import (
+    DebitReply,
+    DebitRequest,
     PileSession,
+    SessionAnswer,
+    SessionQuery,
     SessionStatus,
     VerificationReply,
     VerificationRequest,
 )
+from station_protocol.ocpi import Price
 from station_runtime.bus import BrokerAddress, Bus, BusOptions
+from station_runtime.deliveries import Delivery
 from station_tools.mosquitto import Mosquitto
+from station_tools.testing import served
 from station_verification.core.config import Settings
 from station_verification.main import create_app
 
@@ -91,13 +99,8 @@ def start_service(make_settings: Callable[..., Settings]) -> ServiceFactory:
     @asynccontextmanager
     async def start(**overrides: Any) -> AsyncIterator[RunningService]:
         app = create_app(make_settings(**overrides))
-        async with app.router.lifespan_context(app):
-            await app.state.service.bus.wait_connected(5)
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://verification"
-            ) as http:
-                yield RunningService(app, http, app.state.service.engine)
+        async with served(app, "verification") as http:
+            yield RunningService(app, http, app.state.service.engine)
 
     return start
 
@@ -116,6 +119,66 @@ async def collector(mosquitto: Mosquitto) -> AsyncIterator[Bus]:
     async with Bus(options) as bus:
         await bus.wait_connected(5)
         yield bus
+
+
+@dataclass
+class Billing:
+    """Billing's seat: it asks for debits, and answers verification's question whether the
+    session has a record (``billed``: the records it has, by session id)."""
+
+    bus: Bus
+    billed: dict[str, PileSession] = field(default_factory=dict)
+    silent: bool = False
+
+    async def on_query(self, delivery: Delivery[SessionQuery]) -> SessionAnswer | None:
+        if self.silent:
+            return None
+        session_id = delivery.body.session_id
+        return SessionAnswer(session=self.billed.get(session_id) if session_id else None)
+
+    def bill(self, session_id: str, card: str, amount: str, pile: str = "c1-p01") -> None:
+        now = datetime.now(UTC)
+        self.billed[session_id] = PileSession(
+            session_id=session_id,
+            pile_id=pile,
+            card_uid=card,
+            status=SessionStatus.COMPLETED,
+            started_at=now,
+            stopped_at=now,
+            total_cost=Price(excl_vat=Decimal(amount), incl_vat=Decimal(amount)),
+        )
+
+    async def debit(
+        self,
+        card: str,
+        amount: str,
+        session_id: str | None = None,
+        pile: str = "c1-p01",
+        *,
+        billed: str | None = "",
+    ) -> DebitReply:
+        """Ask for a debit; by default of a session billing has a record of ``amount``
+        (``billed=None``: no record; ``billed="x"``: a record of ``x``)."""
+        session_id = session_id or str(uuid.uuid4())
+        if billed is not None and session_id not in self.billed:
+            self.bill(session_id, card, billed or amount, pile)
+        request = DebitRequest(
+            session_id=session_id, card_uid=card, pile_id=pile, amount=Decimal(amount)
+        )
+        answer = await self.bus.request(channels.DEBIT.topic(), request, timeout=5)
+        return DebitReply.model_validate_json(answer)
+
+
+@pytest.fixture
+async def billing(mosquitto: Mosquitto) -> AsyncIterator[Billing]:
+    name = f"test-billing-{uuid.uuid4().hex[:8]}"
+    options = BusOptions(BrokerAddress.parse(mosquitto.url), client_id=name, service=name)
+    bus = Bus(options)
+    seat = Billing(bus)
+    bus.serve(channels.SESSION_QUERY, seat.on_query, share="billing")
+    async with bus:
+        await bus.wait_connected(5)
+        yield seat
 
 
 Verify = Callable[..., Awaitable[VerificationReply]]

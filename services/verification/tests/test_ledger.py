@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,26 +17,11 @@ from station_protocol import channels
 from station_protocol.messages import (
     BalanceReply,
     BalanceRequest,
-    DebitReply,
-    DebitRequest,
     DebitResult,
 )
 from station_runtime.bus import Bus
 from station_runtime.migrations import make_engine, migrate
 from station_verification.main import SPEC
-
-
-async def debit(
-    bus: Bus, card: str, amount: str, session_id: str | None = None, pile: str = "c1-p01"
-) -> DebitReply:
-    request = DebitRequest(
-        session_id=session_id or str(uuid.uuid4()),
-        card_uid=card,
-        pile_id=pile,
-        amount=Decimal(amount),
-    )
-    answer = await bus.request(channels.DEBIT.topic(), request, timeout=5)
-    return DebitReply.model_validate_json(answer)
 
 
 async def ledger_of(service: Any, card: str) -> dict[str, Any]:
@@ -52,12 +36,12 @@ def ledger_sum(body: dict[str, Any]) -> Decimal:
 
 
 async def test_a_session_is_debited_once_however_often_it_is_asked(
-    service: Any, collector: Bus
+    service: Any, collector: Bus, billing: Any
 ) -> None:
     await service.issue("debit-me", balance="50.00")
-    first = await debit(collector, "debit-me", "14.81", "s-once")
-    again = await debit(collector, "debit-me", "14.81", "s-once")
-    third = await debit(collector, "debit-me", "14.81", "s-once")
+    first = await billing.debit("debit-me", "14.81", "s-once")
+    again = await billing.debit("debit-me", "14.81", "s-once")
+    third = await billing.debit("debit-me", "14.81", "s-once")
 
     assert (first.result, first.amount, first.balance) == (
         DebitResult.BOOKED,
@@ -77,22 +61,24 @@ async def test_a_session_is_debited_once_however_often_it_is_asked(
     assert (booked, repeated) == (1, 2)
 
 
-async def test_a_debit_may_take_the_balance_below_zero(service: Any, collector: Bus) -> None:
+async def test_a_debit_may_take_the_balance_below_zero(
+    service: Any, collector: Bus, billing: Any
+) -> None:
     """The energy was delivered; the card is then refused its next charge (min balance)."""
     await service.issue("thin", balance="1.00")
-    reply = await debit(collector, "thin", "3.50")
+    reply = await billing.debit("thin", "3.50")
     assert (reply.result, reply.balance) == (DebitResult.BOOKED, Decimal("-2.50"))
     assert (await service.http.get("/api/v1/cards/thin")).json()["balance"] == "-2.50"
 
 
 async def test_unknown_cards_bad_amounts_and_conflicts_are_refused(
-    service: Any, collector: Bus
+    service: Any, collector: Bus, billing: Any
 ) -> None:
     await service.issue("strict", balance="20.00")
-    unknown = await debit(collector, "nobody-has-this", "1.00")
-    too_fine = await debit(collector, "strict", "1.00001")
-    await debit(collector, "strict", "2.00", "s-conflict")
-    other_amount = await debit(collector, "strict", "3.00", "s-conflict")
+    unknown = await billing.debit("nobody-has-this", "1.00")
+    too_fine = await billing.debit("strict", "1.00001")
+    await billing.debit("strict", "2.00", "s-conflict")
+    other_amount = await billing.debit("strict", "3.00", "s-conflict")
 
     assert unknown.result == DebitResult.UNKNOWN_CARD and not unknown.settled
     assert too_fine.result == DebitResult.INVALID and not too_fine.settled
@@ -103,8 +89,30 @@ async def test_unknown_cards_bad_amounts_and_conflicts_are_refused(
     assert len(body["entries"]) == 2
 
 
+async def test_money_moves_only_for_a_session_billing_billed(service: Any, billing: Any) -> None:
+    """Finding 4: a forged debit of 100000 for a session billing never billed was booked."""
+    await service.issue("forged-at", balance="20.00")
+    never_billed = await billing.debit("forged-at", "100000", billed=None)
+    above_record = await billing.debit("forged-at", "100000", billed="3.00")
+    billing.bill("s-other-card", "someone-else", "5.00")
+    other_card = await billing.debit("forged-at", "5.00", "s-other-card")
+    billing.silent = True
+    unconfirmed = await billing.debit("forged-at", "1.00")
+    billing.silent = False
+
+    for reply in (never_billed, above_record, other_card, unconfirmed):
+        assert reply.result == DebitResult.NOT_BILLED and not reply.settled, reply
+    assert never_billed.error == "billing has no such session"
+    assert other_card.error == "the session was billed to another card or pile"
+    assert unconfirmed.error == "billing did not confirm the session"
+    body = await ledger_of(service, "forged-at")
+    assert body["balance"] == "20.00" and len(body["entries"]) == 1
+    # The record's own amount, or less, is booked.
+    assert (await billing.debit("forged-at", "2.50", billed="3.00")).result == DebitResult.BOOKED
+
+
 async def test_two_replicas_debit_concurrent_redelivered_sessions_once_each(
-    start_service: Any, collector: Bus
+    start_service: Any, collector: Bus, billing: Any
 ) -> None:
     async with start_service() as first, start_service() as second:
         await first.issue("busy-card", balance="1000.00")
@@ -112,7 +120,7 @@ async def test_two_replicas_debit_concurrent_redelivered_sessions_once_each(
         amounts = {session: Decimal(f"{n + 1}.{n:02d}") for n, session in enumerate(sessions)}
         replies = await asyncio.gather(
             *(
-                debit(collector, "busy-card", str(amounts[session]), session)
+                billing.debit("busy-card", str(amounts[session]), session)
                 for session in sessions
                 for _ in range(3)
             )
@@ -130,9 +138,11 @@ async def test_two_replicas_debit_concurrent_redelivered_sessions_once_each(
             assert answered > 0, "the broker gave one replica all the debits"
 
 
-async def test_balance_requests_answer_the_ledger_sum(service: Any, collector: Bus) -> None:
+async def test_balance_requests_answer_the_ledger_sum(
+    service: Any, collector: Bus, billing: Any
+) -> None:
     await service.issue("asked", balance="12.50")
-    await debit(collector, "asked", "2.25")
+    await billing.debit("asked", "2.25")
 
     async def ask(card: str) -> BalanceReply:
         answer = await collector.request(
@@ -146,10 +156,10 @@ async def test_balance_requests_answer_the_ledger_sum(service: Any, collector: B
 
 
 async def test_an_operator_refund_is_a_ledger_entry_with_its_reason(
-    service: Any, collector: Bus
+    service: Any, collector: Bus, billing: Any
 ) -> None:
     await service.issue("refund-me", balance="30.00")
-    await debit(collector, "refund-me", "12.00", "s-refunded")
+    await billing.debit("refund-me", "12.00", "s-refunded")
 
     answer = await service.http.post(
         "/api/v1/cards/refund-me/refunds",
@@ -170,10 +180,10 @@ async def test_an_operator_refund_is_a_ledger_entry_with_its_reason(
 
 
 async def test_a_session_is_never_refunded_more_than_its_debit(
-    service: Any, collector: Bus
+    service: Any, collector: Bus, billing: Any
 ) -> None:
     await service.issue("capped", balance="30.00")
-    await debit(collector, "capped", "5.00", "s-capped")
+    await billing.debit("capped", "5.00", "s-capped")
     path = "/api/v1/cards/capped/refunds"
 
     ok = await service.http.post(

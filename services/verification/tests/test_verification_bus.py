@@ -11,7 +11,12 @@ import pytest
 from sqlmodel import Session, select
 
 from station_protocol import channels
-from station_protocol.messages import SessionStatus, VerificationRequest, VerificationResult
+from station_protocol.messages import (
+    AuthorizationWithdrawal,
+    SessionStatus,
+    VerificationRequest,
+    VerificationResult,
+)
 from station_runtime.bus import Bus, RequestTimeout
 from station_verification.models import Authorization
 
@@ -154,6 +159,36 @@ async def test_an_authorization_whose_charge_never_started_lapses(
             r for r in authorizations_of(service, "walked-away") if r.session_id == "s-never"
         ]
         assert lapsed.end_reason == "lapsed"
+
+
+async def test_a_start_given_up_frees_the_card_at_once_unless_billing_has_it_active(
+    service: Any, verify: Any, collector: Bus, billing: Any, poll: Any
+) -> None:
+    """Finding 3/4: each failed start locked the card for the whole TTL (120 s)."""
+    await service.issue("given-up", balance="20.00")
+    await service.issue("still-on", balance="20.00")
+    assert (await verify("given-up", "c5-p01", "s-given-up")).result == "accepted"
+    assert (await verify("still-on", "c5-p02", "s-still-on")).result == "accepted"
+    billing.bill("s-still-on", "still-on", "0")
+    billing.billed["s-still-on"] = billing.billed["s-still-on"].model_copy(
+        update={"status": SessionStatus.ACTIVE, "total_cost": None}
+    )
+
+    for session, card, pile in (
+        ("s-given-up", "given-up", "c5-p01"),
+        ("s-still-on", "still-on", "c5-p02"),
+    ):
+        withdrawal = AuthorizationWithdrawal(session_id=session, pile_id=pile, card_uid=card)
+        await collector.send(channels.WITHDRAWAL, withdrawal)
+
+    async def freed() -> bool:
+        return (await verify("given-up", "c5-p03")).result == "accepted"
+
+    await poll(freed)
+    [row] = [r for r in authorizations_of(service, "given-up") if r.session_id == "s-given-up"]
+    assert row.end_reason == "withdrawn"
+    # Billing says the other one charges: its card stays held.
+    assert (await verify("still-on", "c5-p04")).result == "already_charging"
 
 
 async def test_a_malformed_request_is_dropped_and_counted(

@@ -16,6 +16,7 @@ from station_billing.tariff_store import StoredTariff
 from station_protocol.ids import ChargerId, PileId
 from station_protocol.messages import SessionStatus, StopReason
 from station_protocol.ocpi import Price
+from station_protocol.records import RecordAnomaly
 from station_runtime.api_types import Instant
 
 DecimalString = Annotated[
@@ -56,6 +57,8 @@ class SessionView(BaseModel):
     """Hours plugged in and not charging."""
     charging_periods: list[dict[str, Any]] | None = None
     """The OCPI charging periods the record was priced from; null while active."""
+    anomaly: RecordAnomaly | None = None
+    """Why the record was not billed from the pile's last word (review it); null if it was."""
 
     @classmethod
     def of(cls, session: ChargingSession) -> SessionView:
@@ -87,6 +90,7 @@ class SessionView(BaseModel):
             total_time=cdr.get("total_time"),
             total_parking_time=cdr.get("total_parking_time"),
             charging_periods=cdr.get("charging_periods"),
+            anomaly=RecordAnomaly(session.anomaly) if session.anomaly else None,
         )
 
 

@@ -11,6 +11,7 @@ from pydantic_settings import SettingsConfigDict
 
 from station_runtime.settings import (
     DatabaseSettings,
+    MeterSettings,
     ServiceSettings,
     StationLayout,
     TimeZone,
@@ -19,7 +20,7 @@ from station_runtime.settings import (
 SERVICE = "billing"
 
 
-class Settings(ServiceSettings, DatabaseSettings):
+class Settings(ServiceSettings, DatabaseSettings, MeterSettings):
     """How this station bills.
 
     ``price_per_kwh`` is the price the driver pays per kWh. With ``vat_percent`` unset

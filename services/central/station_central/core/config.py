@@ -26,6 +26,9 @@ class Settings(ServiceSettings, DatabaseSettings):
     admin_token: SecretStr | None = None
     max_page: int = Field(default=10_000, ge=1)
     """Most records one ``GET /api/v1/records`` returns."""
+    export_page: int = Field(default=1000, ge=1)
+    """Records ``GET /api/v1/records.csv`` reads from the database at a time: the export
+    streams page by page, so its size is no limit on what it may hold."""
 
     @field_validator("admin_token")
     @classmethod

@@ -7,10 +7,10 @@ from pydantic_settings import SettingsConfigDict
 
 from station_protocol.channels import Z2M_ROOT
 from station_protocol.ids import CHARGER_PATTERN
-from station_runtime.settings import ServiceSettings
+from station_runtime.settings import MeterSettings, ServiceSettings
 
 
-class Settings(ServiceSettings):
+class Settings(ServiceSettings, MeterSettings):
     """No database settings: a collector keeps nothing on disk. What it must remember across
     a restart (the sessions of its piles, its own fault reports) is retained on the broker."""
 
@@ -29,6 +29,10 @@ class Settings(ServiceSettings):
     """Breath period: a breath frame to every pile and to the local server every T1 seconds."""
     misses: int = Field(default=3, ge=1)
     """A pile (or the local server) is disconnected after ``misses x t1`` with no answer."""
+    startup_grace: float = Field(default=120.0, ge=0)
+    """Seconds after the start in which a pile, the Zigbee2MQTT bridge or the local server not
+    heard yet is "not yet seen" (not up, but not reported): a station's parts start in any
+    order. A local server that says it stopped on purpose gets it again to come back."""
     weak_link_below: int = Field(default=40, ge=0, le=255)
     """Zigbee link quality under which a pile's link is reported weak (clears 10 above)."""
     meter_stuck_after: float = Field(default=120.0, gt=0)
@@ -38,3 +42,7 @@ class Settings(ServiceSettings):
     stop_settle: float = Field(default=3.0, ge=0)
     """Seconds to wait, after a stop command, for the pile to report it stopped metering."""
     max_current: int = Field(default=32, gt=0)
+    status_interval: float = Field(default=1.0, gt=0)
+    """Seconds between two statuses of one pile for its telemetry alone (power, energy, link
+    quality, last seen): coalesced, the last value kept. A change of its board word, session
+    or faults is published at once."""

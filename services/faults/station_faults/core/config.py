@@ -32,6 +32,9 @@ class Settings(ServiceSettings, DatabaseSettings):
     faulty or not."""
     reconcile_interval: float = Field(default=30.0, gt=0)
     """Seconds between checks that the retained bulletins match the open episodes."""
+    startup_grace: float = Field(default=120.0, ge=0)
+    """Seconds a collector not heard since this service started, or since it said it stopped
+    on purpose (a restart), may stay silent before it is announced offline."""
     forget_after: float = Field(default=86400.0, gt=0)
     """At start, collectors silent for longer than this are not expected to breathe."""
     catalogue_path: Path | None = None

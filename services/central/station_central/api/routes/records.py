@@ -9,13 +9,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from station_central.api.deps import (
+    AdminDep,
     CallerDep,
     MetricsDep,
     RecordsDep,
@@ -24,6 +27,7 @@ from station_central.api.deps import (
     refuse,
 )
 from station_central.api.routes import mounted
+from station_central.export import csv_chunks
 from station_central.metrics import CentralMetrics
 from station_central.records import RecordFilter, RecordStore
 from station_protocol.central import (
@@ -145,34 +149,63 @@ def _store(
     return results
 
 
+def record_filter(
+    station_id: Annotated[str | None, Query(pattern=STATION_PATTERN)] = None,
+    pile_id: Annotated[str | None, Query(max_length=16)] = None,
+    card_uid: Annotated[str | None, Query(max_length=64)] = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
+) -> RecordFilter:
+    """The filters the JSON listing and the CSV export share (``limit`` is the listing's)."""
+    return RecordFilter(
+        station_id=station_id, pile_id=pile_id, card_uid=card_uid, since=since, until=until
+    )
+
+
+RecordFilterDep = Annotated[RecordFilter, Depends(record_filter)]
+
+
 @router.get(mounted(CentralPaths.RECORDS), response_model_exclude_none=True)
 def list_records(
     caller: CallerDep,
     records: RecordsDep,
     settings: SettingsDep,
     metrics: MetricsDep,
-    station_id: Annotated[str | None, Query(pattern=STATION_PATTERN)] = None,
-    pile_id: Annotated[str | None, Query(max_length=16)] = None,
-    card_uid: Annotated[str | None, Query(max_length=64)] = None,
-    since: Instant | None = None,
+    query: RecordFilterDep,
     limit: Annotated[int, Query(ge=1)] = 1000,
 ) -> list[CentralRecord]:
-    """Records oldest first (by ``stopped_at``); ``since`` keeps those stopped at or after it.
+    """Records oldest first (by ``stopped_at``); ``since`` keeps those stopped at or after it,
+    ``until`` those stopped before it.
 
     Parts a record does not have (the OCPI breakdown before the pricing engine fills it)
     are left out rather than written as null, as in the record the station sent.
 
     The admin reads every station; a station's token reads only its own records.
     """
+    station_id = query.station_id
     if not caller.is_admin:
         if station_id is not None and station_id != caller.station_id:
             raise refuse(metrics, 403, "a station reads only its own records")
         station_id = caller.station_id
-    query = RecordFilter(
-        station_id=station_id,
-        pile_id=pile_id,
-        card_uid=card_uid,
-        since=since,
-        limit=min(limit, settings.max_page),
+    return records.find(replace(query, station_id=station_id, limit=min(limit, settings.max_page)))
+
+
+@router.get(
+    mounted(CentralPaths.RECORDS_CSV),
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "the records as CSV"}},
+)
+def export_records(
+    _admin: AdminDep, records: RecordsDep, settings: SettingsDep, query: RecordFilterDep
+) -> StreamingResponse:
+    """The records of the listing's filters as CSV, oldest first, every one (no ``limit``).
+
+    Admin only: it is the operator's export for the books. Streamed a page of
+    ``export_page`` records at a time, so a year of records never sits in memory at once.
+    """
+    log.info("records exported", extra={"station_id": query.station_id})
+    return StreamingResponse(
+        csv_chunks(records.pages(query, settings.export_page)),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="records.csv"'},
     )
-    return records.find(query)

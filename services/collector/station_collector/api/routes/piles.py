@@ -17,6 +17,9 @@ class PileView(BaseModel):
     pile_id: str
     up: bool
     """Answers breath frames (and its Zigbee2MQTT bridge is online)."""
+    seen: bool
+    """Has answered since the collector started; until then it is "not yet seen": not up
+    (no charge starts on it) and reported only once the start-up grace is over."""
     faults: list[str]
     phase: str
     gun: str | None
@@ -33,6 +36,7 @@ def _view(collector: Collector, pile: Pile) -> PileView:
     return PileView(
         pile_id=flow.pile_id,
         up=collector.watch.is_up(flow.pile_id),
+        seen=collector.watch.seen(flow.pile_id),
         faults=sorted(collector.board.active_codes(flow.pile_id)),
         phase=flow.phase.value,
         gun=readings.gun,
