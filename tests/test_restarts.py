@@ -30,6 +30,14 @@ pytestmark = pytest.mark.slow
 """End to end on real processes: run with the whole suite, skipped by ``-m 'not slow'``."""
 
 PRICE = Decimal("1.20")
+OPERATOR_STOP_WAIT = 3.0
+
+
+@pytest.fixture(scope="module")
+def station_env() -> dict[str, dict[str, str]]:
+    """The usual test station; billing waits a short while for a collector's checkout."""
+    collector = {"request_timeout": "3", "stop_settle": "1", "pairing_window": "4"}
+    return {"collector": collector, "billing": {"operator_stop_wait": str(OPERATOR_STOP_WAIT)}}
 
 
 async def restart(station: StationRig, name: str) -> None:
@@ -110,4 +118,42 @@ async def test_a_session_billing_opens_after_the_collector_gave_up_is_withdrawn(
     next_card = new_card(verification)
     await start_charge(piles, billing, pile, next_card)
     billed_exactly(await charge_and_stop(piles, billing, pile, next_card), PRICE)
+    await piles.unplug(pile)
+
+
+async def test_an_operator_stop_while_the_collector_is_down_ends_the_session(
+    piles: Simulator, verification: httpx.Client, billing: httpx.Client, station: StationRig
+) -> None:
+    """Issue 10, point 2: an operator stop always ends a session, whatever state the
+    collector is in. Billing closes it alone at its last believed reading; the collector,
+    back, stops the pile billing closed instead of resuming it."""
+    card, pile = new_card(verification), "c2-p04"
+    session = await start_charge(piles, billing, pile, card)
+    await asyncio.sleep(REPEAT_WINDOW)
+    collector = station["collector-c2"]
+    await asyncio.to_thread(collector.stop)
+    try:
+        response = await asyncio.to_thread(
+            billing.post, f"/api/v1/sessions/{session['id']}/stop", timeout=30
+        )
+        assert response.status_code == 200, response.text
+        record = response.json()
+        assert (record["status"], record["stop_reason"]) == ("completed", "operator")
+        assert record["anomaly"] == "closed_without_pile"
+        billed_exactly(record, PRICE)  # up to the last reading billing believed
+        assert piles.pile(pile).charging  # nobody could tell the pile yet
+    finally:
+        await asyncio.to_thread(collector.start, 60)
+    await eventually(lambda: not piles.pile(pile).charging, timeout=20)
+    await asyncio.sleep(1)
+    [stored] = sessions(billing, card_uid=card)
+    assert stored["status"] == "completed"
+    assert stored["total_cost"] == record["total_cost"]  # billed once, as the stop said
+    again = billing.post(f"/api/v1/sessions/{session['id']}/stop")
+    assert again.json()["total_cost"] == record["total_cost"]
+    await piles.unplug(pile)
+    await asyncio.sleep(1)
+    # The card and the pile are free for the next charge.
+    await start_charge(piles, billing, pile, card)
+    billed_exactly(await charge_and_stop(piles, billing, pile, card), PRICE)
     await piles.unplug(pile)

@@ -32,6 +32,10 @@ class RecordAnomaly(StrEnum):
     PRICING_FAILED = "pricing_failed"
     """The session could not be priced: it was closed with no energy and no cost, so that
     the pile and the card are free again, and waits for an operator's correction."""
+    CLOSED_WITHOUT_PILE = "closed_without_pile"
+    """An operator stopped the session and its collector did not check it out (it was away,
+    or the pile silent): billing closed it at its last believed reading, and the collector
+    stops the pile when it is back."""
 
 
 class ChargingRecord(BaseModel):

@@ -98,6 +98,7 @@ async def assemble(kit: Kit[Settings]) -> BillingState:
         meters=meters,
         displays=displays,
         debits=debit_store,
+        requests=requests,
     )
 
 

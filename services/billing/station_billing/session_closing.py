@@ -68,6 +68,8 @@ def close_session(
     meter: Meter,
     compiled: CompiledTariff,
     zone: StationZone,
+    *,
+    unattended: bool = False,
 ) -> Closing:
     """Price ``session`` with the tariff frozen into it when it opened.
 
@@ -75,8 +77,13 @@ def close_session(
     is replaced by the last believed one, and a session that cannot be priced at all is
     closed with nothing billed; either way the record is flagged for an operator
     (``anomaly``), so that a checkout always ends in a record and frees the pile and card.
+
+    ``unattended``: billing closes it without its collector (an operator stop nobody
+    carried out), at the last reading it believed; the record says so.
     """
     meter_stop, anomaly = closing_reading(session, request.meter_stop, stopped_at, meter)
+    if unattended:
+        anomaly = anomaly or RecordAnomaly.CLOSED_WITHOUT_PILE
     try:
         return _priced(
             session, request, stopped_at, station_id, meter, meter_stop, compiled, zone, anomaly
@@ -213,6 +220,11 @@ def closing_reading(
         },
     )
     return max(last.energy, session.meter_start), RecordAnomaly.METER_IMPLAUSIBLE
+
+
+def unattended_reading(session: ChargingSession, meter: Meter) -> Decimal:
+    """Where a session billing closes on its own ends: at the last reading it believed."""
+    return max(last_believed(session, meter).energy, session.meter_start)
 
 
 def last_believed(session: ChargingSession, meter: Meter) -> MeterSample:

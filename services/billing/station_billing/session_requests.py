@@ -19,6 +19,7 @@ answer may wait for the debit in a task of its own.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,7 +33,7 @@ from station_billing.models import ChargingSession
 from station_billing.pricing.localtime import StationZone
 from station_billing.receipts import with_balance
 from station_billing.sample_store import SampleStore
-from station_billing.session_closing import Meter, close_session
+from station_billing.session_closing import Meter, close_session, unattended_reading
 from station_billing.session_store import (
     CompleteOutcome,
     OpenOutcome,
@@ -207,8 +208,48 @@ class SessionRequests:
         else:
             self._trips.spawn(self._settle_and_reply(delivery, session.id))
 
+    async def close_unattended(self, session_id: str, reason: StopReason) -> ChargingSession | None:
+        """End an active session without its collector (an operator stop nobody carried out:
+        the collector is away, or its pile silent), so that an operator stop always ends it.
+
+        Priced at the last reading billing believed and flagged ``closed_without_pile``; its
+        debit asked as any checkout's; the pile's retained session then says completed, so
+        the collector stops the pile now or when it is back (it follows billing's word).
+        A session already closed (by its collector meanwhile) is returned as it is.
+        """
+        session = await asyncio.to_thread(self.sessions.get, session_id)
+        if session is None or session.status != SessionStatus.ACTIVE.value:
+            return session
+        meter = await self._meter(session)
+        request = CheckoutRequest(
+            session_id=session.id,
+            pile_id=session.pile_id,
+            meter_stop=unattended_reading(session, meter),
+            stop_reason=reason,
+        )
+        closed = await self._complete(session, request, meter, unattended=True)
+        if closed is None:
+            return None
+        settled = await self._settle(closed.id) if not closed.receipt_final else closed
+        final = settled or closed
+        await self._publish_if_latest(final)
+        return final
+
+    async def _meter(self, session: ChargingSession) -> Meter:
+        samples = await asyncio.to_thread(self.samples.of, session.id)
+        return Meter(
+            samples=samples,
+            latest=self.meters.latest(session.id),
+            rated_power=self.settings.rated_powers().of(session.pile_id),
+        )
+
     async def _complete(
-        self, session: ChargingSession, request: CheckoutRequest
+        self,
+        session: ChargingSession,
+        request: CheckoutRequest,
+        meter: Meter | None = None,
+        *,
+        unattended: bool = False,
     ) -> ChargingSession | None:
         """Price and store the record; the stored row (this one's or a racing replica's)."""
         if session.pile_id != request.pile_id:
@@ -216,22 +257,21 @@ class SessionRequests:
                 "checkout names another pile than the session's; billing the session's",
                 extra={**_extra(session), "request_pile_id": request.pile_id},
             )
-        samples = await asyncio.to_thread(self.samples.of, session.id)
-        meter = Meter(
-            samples=samples,
-            latest=self.meters.latest(session.id),
-            rated_power=self.settings.rated_powers().of(session.pile_id),
-        )
+        if meter is None:
+            meter = await self._meter(session)
         compiled = self.compiled.of_session(session)
         closing = await asyncio.to_thread(
-            close_session,
-            session,
-            request,
-            self.clock(),
-            self.settings.station_id,
-            meter,
-            compiled,
-            self.zone,
+            functools.partial(
+                close_session,
+                session,
+                request,
+                self.clock(),
+                self.settings.station_id,
+                meter,
+                compiled,
+                self.zone,
+                unattended=unattended,
+            )
         )
         result = await asyncio.to_thread(self.sessions.complete, closing)
         self.meters.forget(session.id)
@@ -250,14 +290,20 @@ class SessionRequests:
 
     async def _settle_and_reply(self, delivery: Delivery[CheckoutRequest], session_id: str) -> None:
         """Ask for the debit, put the balance on the receipt, make it final, answer."""
+        session = await self._settle(session_id)
+        if session is not None:
+            await self._reply_receipt(delivery, session)
+
+    async def _settle(self, session_id: str) -> ChargingSession | None:
+        """Ask for the debit and make the receipt final with the balance after it."""
         settlement = await self.settler.settle(session_id)
         session = await asyncio.to_thread(self.sessions.get, session_id)
         receipt = stored_receipt(session) if session is not None else None
         if session is None or receipt is None:
-            return
+            return None
         final = with_balance(receipt, settlement.balance if settlement.settled else None)
         stored = await asyncio.to_thread(self.sessions.finalize_receipt, session_id, final)
-        await self._reply_receipt(delivery, stored or session)
+        return stored or session
 
     async def _reply_receipt(
         self, delivery: Delivery[CheckoutRequest], session: ChargingSession
@@ -266,6 +312,9 @@ class SessionRequests:
         receipt = stored_receipt(session)
         reply = CheckoutReply(session_id=session.id, ok=receipt is not None, receipt=receipt)
         await self.bus.answer(channels.CHECKOUT, delivery, reply)
+        await self._publish_if_latest(session)
+
+    async def _publish_if_latest(self, session: ChargingSession) -> None:
         latest = await asyncio.to_thread(self.sessions.latest_on_pile, session.pile_id)
         if latest is not None and latest.id == session.id:
             # Never over a newer session on the same pile: the retained state is the pile's now.

@@ -8,6 +8,7 @@ from station_billing.assignment_store import AssignmentStore
 from station_billing.core.config import Settings
 from station_billing.debit_store import DebitStore
 from station_billing.meter_feed import MeterFeed
+from station_billing.session_requests import SessionRequests
 from station_billing.session_store import SessionStore
 from station_billing.tariff_displays import TariffDisplays
 from station_billing.tariff_in_effect import TariffsInEffect
@@ -26,3 +27,5 @@ class BillingState:
     displays: TariffDisplays
     """Poked when a tariff or an assignment changes."""
     debits: DebitStore
+    requests: SessionRequests
+    """The collectors' requests; also closes a session an operator stopped and nobody did."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from decimal import Decimal
 from typing import Any
 
 
@@ -79,3 +80,44 @@ async def test_health_ready_and_metrics(billing: Any) -> None:
     assert "station_billing_sessions_opened_total" in metrics
     assert "station_billing_sessions_completed_total" in metrics
     assert "station_bus_connected 1.0" in metrics
+
+
+async def test_an_operator_stop_nobody_carries_out_is_closed_by_billing(
+    settings: Any,
+    clock: Any,
+    ledger: Any,
+    collector: Any,
+    retained: Any,
+    new_pile: Any,
+    start_billing: Any,
+) -> None:
+    """Issue 10, point 2: the collector is away (nobody checks out), yet the stop ends the
+    session: at the last reading billing believed, flagged for review, the debit booked once,
+    and the pile's retained session completed so that the collector stops the pile."""
+    pile, session = new_pile(), str(uuid.uuid4())
+    impatient = settings.model_copy(update={"operator_stop_wait": 0.3})
+    async with start_billing(impatient, clock) as billing:
+        await collector.open(session, pile, "CARD-OP", meter_start="100.000")
+        clock.advance(minutes=30)
+        await collector.reading(pile, session, energy="110.500", charging=True)
+        await billing.readings_seen(1)
+
+        response = await billing.http.post(f"/api/v1/sessions/{session}/stop")
+
+        assert response.status_code == 200, response.text
+        record = response.json()
+        assert (record["status"], record["stop_reason"]) == ("completed", "operator")
+        assert record["anomaly"] == "closed_without_pile"
+        assert (record["meter_stop"], record["total_energy"]) == ("110.500", "10.500")
+        assert record["total_cost"] == {"excl_vat": "12.60", "incl_vat": "12.60"}
+        completed = await retained.eventually(pile, "completed")
+        assert completed.session_id == session
+        assert ledger.booked == {session: Decimal("12.60")}
+        again = await billing.http.post(f"/api/v1/sessions/{session}/stop")
+        assert again.json()["total_cost"] == record["total_cost"]
+        # A collector's late checkout is answered with the same record, not billed again.
+        reply = await collector.checkout(session, pile, meter_stop="111")
+        assert reply.ok and reply.receipt is not None
+        assert reply.receipt.total_cost.incl_vat == Decimal("12.60")
+        assert ledger.booked == {session: Decimal("12.60")}
+        assert ledger.balances["CARD-OP"] == Decimal("87.40")

@@ -101,6 +101,8 @@ class Pile:
     """The meter reading the running session opened at (unknown for a resumed one)."""
     last_seen: datetime | None = None
     """When the pile last said anything (station clock)."""
+    reconciling: bool = False
+    """Billing is being asked what the pile's session is (one question at a time)."""
 
 
 @dataclass
@@ -235,7 +237,7 @@ class Collector:
         pile.last_seen = datetime.now(UTC)
         if state.breath_ack is not None:
             self.watch.acked(pile_id, state.breath_ack)
-        previous_gun = pile.readings.gun
+        previous_gun, was_charging = pile.readings.gun, pile.readings.charging
         now = time.monotonic()
         refused = pile.readings.update(state, now)
         if state.action is PileAction.CARD_SWIPE and state.card_uid is None:
@@ -258,6 +260,10 @@ class Collector:
             self._act(pile, pile.flow.plugged(now) if plugged else pile.flow.unplugged(now))
         if state.action is PileAction.CARD_SWIPE and state.card_uid is not None:
             self._spawn(self.swipe(pile, state.card_uid, now))
+        if state.charging and not was_charging and pile.flow.phase is Phase.IDLE:
+            # Charging with no session here (this collector restarted, or was away while
+            # billing closed it): billing's word says whether to resume it or stop the pile.
+            self._spawn(self._reconcile(pile))
         self.statuses.changed(pile_id)
 
     def out_of_service(self, pile_id: str) -> bool:
@@ -347,7 +353,17 @@ class Collector:
         )
 
     async def _reconcile(self, pile: Pile) -> None:
-        """Follow billing's word on the pile: resume its active session, or end a closed one."""
+        """Follow billing's word on the pile: resume its active session, or end a closed one
+        (also one the pile charges for while this collector knows of none)."""
+        if pile.reconciling:
+            return
+        pile.reconciling = True
+        try:
+            await self._follow_billing(pile)
+        finally:
+            pile.reconciling = False
+
+    async def _follow_billing(self, pile: Pile) -> None:
         flow = pile.flow
         answer = await self._ask_billing(flow.pile_id)
         delay = 0.5
@@ -372,6 +388,14 @@ class Collector:
             flow.checked_out()
             self.statuses.changed(flow.pile_id)
             await self._command(flow.pile_id, stop)
+            await self._show(flow.pile_id, self._idle_screen(flow.pile_id))
+        elif flow.phase is Phase.IDLE and not active and pile.readings.charging:
+            stray = pile.readings.session_id or (session.session_id if session else "")
+            log.warning(
+                "the pile charges for a session billing does not hold open: stopped",
+                extra={"pile_id": flow.pile_id, "session_id": stray},
+            )
+            await self._command(flow.pile_id, ChargeCommand(charge="stop", session_id=stray))
             await self._show(flow.pile_id, self._idle_screen(flow.pile_id))
 
     async def _free_pile(self, pile: Pile, opening: str) -> bool:

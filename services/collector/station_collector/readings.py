@@ -72,6 +72,8 @@ class PileReadings:
     current: Decimal | None = None
     gun: Gun | None = None
     charging: bool | None = None
+    session_id: str | None = None
+    """The session the pile says it charges for (its own word, never billing's)."""
     error_code: ChargePointErrorCode | None = None
     linkquality: int | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -93,6 +95,8 @@ class PileReadings:
             self.gun = state.gun
         if state.charging is not None:
             self.charging = state.charging
+        if state.session_id is not None:
+            self.session_id = state.session_id
         if state.error_code is not None:
             self.error_code = state.error_code
         if state.linkquality is not None:

@@ -277,6 +277,25 @@ async def test_an_operator_stop_ends_a_session_the_collector_does_not_know(rig: 
     ]
 
 
+async def test_a_pile_charging_for_a_session_billing_closed_is_stopped(rig: Rig) -> None:
+    """An operator stop billing carried out alone while this collector was away: the pile
+    still charges when the collector is back, and billing's word stops it (nothing billed
+    twice: the collector does not check out a session billing closed)."""
+    pile = rig.piles[0]
+    device = rig.zigbee.pile(pile)
+
+    await rig.zigbee.report(pile, charging=True, session_id="closed-while-away")
+
+    stop = ChargeCommand(charge="stop", session_id="closed-while-away")
+    await rig.eventually(lambda: device.commands == [stop])
+    assert "query" in rig.events
+    await rig.zigbee.report(pile, charging=False)
+    await asyncio.sleep(0.3)
+    assert device.commands == [stop]
+    assert rig.station.checkouts == []
+    assert (await rig.pile_view(pile))["phase"] == "idle"
+
+
 # -- what the collector refuses -------------------------------------------------------------
 
 

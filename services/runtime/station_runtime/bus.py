@@ -62,6 +62,7 @@ from station_runtime.deliveries import (
     decode,
     no_count,
 )
+from station_runtime.tasks import cancel_until_done, stop_if_cancelled
 
 log = logging.getLogger("station.bus")
 M = TypeVar("M")
@@ -177,10 +178,7 @@ class _Lanes:
             del self.tails[key]
 
     async def close(self) -> None:
-        tasks = list(self.tails.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_until_done(list(self.tails.values()))
 
 
 @dataclass
@@ -430,9 +428,7 @@ class Bus:
             with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
                 await asyncio.wait_for(self._publish_status(OnlineState.OFFLINE, stopped=True), 2)
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_until_done([self._task])
         await self._lanes.close()
         for future in self._pending.values():
             future.cancel()
@@ -523,6 +519,10 @@ class Bus:
                     delay = self.options.backoff_min
                     async for message in client.messages:
                         await self._dispatch(message)
+                        # A handler's publish can swallow this task's cancellation (aiomqtt
+                        # waits for the ack with wait_for, which does on Python 3.11): end
+                        # here, or the loop waits for the next message with no cancel due.
+                        stop_if_cancelled()
             except aiomqtt.MqttError as exc:
                 log.warning(
                     "broker connection lost, retrying",

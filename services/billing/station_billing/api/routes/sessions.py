@@ -7,6 +7,7 @@ stalls the bus loop that shares the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Annotated, Any
 
@@ -88,9 +89,12 @@ async def stop_session(
     """Operator stop (lost card, broken reader): the collector stops the pile and checks out.
 
     The stop goes the same way as a second swipe, so the record is priced from the pile's
-    final meter reading. 200 with the record once it is stored; 202 with the session if the
-    collector has not checked it out within ``operator_stop_wait`` seconds (it goes on).
-    A session already completed is returned as it is: stopping twice bills once.
+    final meter reading. If the collector has not checked it out within
+    ``operator_stop_wait`` seconds (it is away, or the pile silent), billing closes the
+    session itself at the last reading it believed, flagged ``closed_without_pile``, and
+    the collector stops the pile when it hears of it: an operator stop always ends the
+    session. 200 with the record; a session already completed is returned as it is
+    (stopping twice bills once); 202 only if the session could not be closed.
     """
     session = await asyncio.to_thread(state.sessions.get, session_id)
     if session is None:
@@ -100,10 +104,9 @@ async def stop_session(
     request = StopRequest(
         session_id=session_id, pile_id=session.pile_id, reason=StopReason.OPERATOR
     )
-    try:
+    with contextlib.suppress(BusUnavailable):
+        # Without the broker the collector cannot hear it: billing closes the session alone.
         await bus.send(channels.COLLECTOR_STOP, request, charger=charger_of(session.pile_id))
-    except BusUnavailable as exc:
-        raise HTTPException(status_code=503, detail="station broker unavailable") from exc
     loop = asyncio.get_running_loop()
     deadline = loop.time() + state.settings.operator_stop_wait
     while loop.time() < deadline:
@@ -111,6 +114,9 @@ async def stop_session(
         session = await asyncio.to_thread(state.sessions.get, session_id)
         if session is not None and session.status != SessionStatus.ACTIVE:
             return SessionView.of(session)
+    closed = await state.requests.close_unattended(session_id, StopReason.OPERATOR)
+    if closed is not None and closed.status != SessionStatus.ACTIVE:
+        return SessionView.of(closed)
     assert session is not None
     response.status_code = 202
     return SessionView.of(session)
