@@ -200,13 +200,14 @@ async def test_the_kiosk_shows_a_cards_balance_and_tops_it_up_once_per_payment(
         {"amount": "-5.00", "reference": "r2"},
         {"amount": "1.005", "reference": "r3"},
         {"amount": "NaN", "reference": "r4"},
+        {"amount": 10.5, "reference": "r6"},
         {"amount": "10.00"},
         {"amount": "10.00", "reference": "   "},
         {"amount": "10.00", "reference": "r5", "bonus": "1"},
     ],
 )
 async def test_the_kiosk_refuses_a_top_up_that_cannot_be_right(
-    console: httpx.Client, verification: httpx.Client, payment: dict[str, str]
+    console: httpx.Client, verification: httpx.Client, payment: dict[str, object]
 ) -> None:
     card = new_card(verification, balance="5.00")
     body = refused(console.post(f"/kiosk/cards/{card}/top-ups", json=payment), 422)

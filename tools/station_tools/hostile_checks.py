@@ -392,6 +392,28 @@ def billing_exact(billing: httpx.Client, witnesses: Sequence[Witness]) -> Verdic
     return Verdict("exact billing", not problems, detail)
 
 
+def out_of_maintenance(rig: StationRig) -> Verdict:
+    """Take every pile out of maintenance, as an operator would after the fuzzing put some
+    in (a console operation it may call): the later checks need every pile in service."""
+    problems: list[str] = []
+    lifted = 0
+    console = rig.url("console")
+    for pile in rig.layout.pile_ids():
+        view = httpx.get(f"{console}/api/v1/piles/{pile}", timeout=5)
+        if view.status_code != 200:
+            problems.append(f"{pile}: console answered {view.status_code}")
+            continue
+        if not view.json().get("maintenance"):
+            continue
+        body = {"active": False, "reason": "hostile run over", "who": "hostile checks"}
+        answer = httpx.put(f"{console}/api/v1/piles/{pile}/maintenance", json=body, timeout=5)
+        if answer.status_code != 200:
+            problems.append(f"{pile}: maintenance not lifted ({answer.status_code})")
+        lifted += 1
+    detail = "; ".join(problems[:8]) or f"{lifted} piles the fuzzing put in maintenance lifted"
+    return Verdict("maintenance lifted", not problems, detail)
+
+
 async def no_session_open(billing: httpx.Client, rig: StationRig, settle: float = 20.0) -> Verdict:
     """No active session in billing, no collector in a session, once every car is gone."""
 

@@ -6,87 +6,32 @@ that sends one has already passed the amount through a float.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Self
+from typing import Annotated, Self
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
-    Field,
     StringConstraints,
-    WithJsonSchema,
     model_validator,
 )
 
 from station_protocol.zigbee import CardUid
-from station_runtime.api_types import Instant
+from station_runtime.api_types import Instant, Money
 from station_verification.cards import CardView
 from station_verification.models import CardStatus, LedgerEntry, LedgerKind
 from station_verification.money import MONEY_PLACES, money_text
 
 _WHOLE_PLACES = 14
 """Digits before the point: the ledger's 64-bit column holds 9.2e14 at four places."""
-_PLACES = f"\\.[0-9]{{1,{MONEY_PLACES}}}0*"
-"""Up to four places; zeros after them change nothing and are let through."""
 
-NON_NEGATIVE_MONEY_PATTERN = rf"^0*[0-9]{{1,{_WHOLE_PLACES}}}({_PLACES})?$"
-POSITIVE_MONEY_PATTERN = (
-    rf"^(0*[1-9][0-9]{{0,{_WHOLE_PLACES - 1}}}({_PLACES})?"
-    rf"|0+\.[0-9]{{0,{MONEY_PLACES - 1}}}[1-9]0*)$"
-)
-"""Some digit other than 0 in the whole part or the first four places: more than zero."""
-
-
-def _checked(pattern: str, what: str) -> BeforeValidator:
-    """The handler's check of a money field: exactly the pattern its schema shows."""
-    matcher = re.compile(pattern)
-
-    def check(value: Any) -> Any:
-        if not isinstance(value, str):
-            raise ValueError(f'money must be a decimal string such as "12.50" ({what})')
-        if not matcher.match(value):
-            raise ValueError(f'money must be {what} such as "12.50", got {value!r}')
-        return value
-
-    return BeforeValidator(check)
-
-
-def _schema(pattern: str, what: str) -> WithJsonSchema:
-    """``type: string`` with the pattern, not the "number or string" pydantic writes for a
-    Decimal: a JSON number is refused, since a client that sends one has already passed the
-    amount through a float, and a string the pattern refuses (``"0"`` for a top-up, more
-    than four places, a sign) is what the handler refuses too."""
-    return WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": pattern,
-            "description": f"{what}, as a decimal string, at most {MONEY_PLACES} places",
-            "examples": ["12.50"],
-        }
-    )
-
-
-_DIGITS = Field(
-    max_digits=_WHOLE_PLACES + MONEY_PLACES, decimal_places=MONEY_PLACES, allow_inf_nan=False
-)
-_ABOVE_ZERO = "an amount above zero"
-_ZERO_OR_MORE = "an amount of zero or more"
-
-PositiveMoney = Annotated[
-    Decimal,
-    _checked(POSITIVE_MONEY_PATTERN, _ABOVE_ZERO),
-    _DIGITS,
-    _schema(POSITIVE_MONEY_PATTERN, _ABOVE_ZERO),
-]
+_ABOVE_ZERO = Money(places=MONEY_PLACES, whole=_WHOLE_PLACES, positive=True)
+_ZERO_OR_MORE = Money(places=MONEY_PLACES, whole=_WHOLE_PLACES, positive=False)
+PositiveMoney = Annotated[Decimal, _ABOVE_ZERO.check, _ABOVE_ZERO.digits, _ABOVE_ZERO.schema]
 """A top-up or a refund: a zero one means nothing, so the schema and the handler refuse it."""
 NonNegativeMoney = Annotated[
-    Decimal,
-    _checked(NON_NEGATIVE_MONEY_PATTERN, _ZERO_OR_MORE),
-    _DIGITS,
-    _schema(NON_NEGATIVE_MONEY_PATTERN, _ZERO_OR_MORE),
+    Decimal, _ZERO_OR_MORE.check, _ZERO_OR_MORE.digits, _ZERO_OR_MORE.schema
 ]
 """A card's opening balance."""
 Holder = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

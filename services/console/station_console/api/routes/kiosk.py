@@ -10,14 +10,13 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from station_console import kiosk
 from station_console.api.deps import StateDep, known_pile
 from station_console.api.problems import Problem
 from station_console.kiosk import KioskCard
 from station_protocol.messages import (
-    MAX_AMOUNT,
     KioskIntent,
     KioskOutcome,
     KioskRefusal,
@@ -25,6 +24,7 @@ from station_protocol.messages import (
     TariffDisplay,
 )
 from station_protocol.zigbee import CardUid
+from station_runtime.api_types import Money
 
 router = APIRouter(prefix="/kiosk", tags=["kiosk"])
 
@@ -45,13 +45,22 @@ REFUSALS: dict[KioskRefusal, str] = {
 NOT_A_CARD = {404: "unknown"}
 
 Uid = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[\x20-\x7e]+$")]
-Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Reference = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^ *[\x21-\x7e][\x20-\x7e]*$")
+]
+"""Printable ASCII with something other than spaces (verification keeps it as the payment's
+reference): the schema says exactly what the handler and verification accept."""
+
+
+_TOP_UP = Money(places=2, whole=9, positive=True)
+"""A kiosk top-up: cents, below 10^9 (what a payment terminal pays in)."""
 
 
 class KioskTopUp(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    amount: Decimal = Field(gt=0, lt=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False)
+    amount: Annotated[Decimal, _TOP_UP.check, _TOP_UP.digits, _TOP_UP.schema]
+    """A decimal string above zero with at most two places (``"50.00"``), below 10^9."""
     reference: Reference
     """The payment's reference: a retried top-up with the same one credits once."""
 
