@@ -127,6 +127,7 @@ class Bridge:
         if self.running:
             return
         self._killed = False
+        self._join_end = None  # a Zigbee2MQTT (re)started has joining closed
         self._task = asyncio.create_task(self._run(), name=f"bridge-{self.charger}")
 
     async def wait_online(self, timeout: float) -> None:
@@ -193,6 +194,7 @@ class Bridge:
             if isinstance(raw, socket.socket):
                 with contextlib.suppress(OSError):
                     raw.shutdown(socket.SHUT_RDWR)
+        await children.cancel(self._join_timer)
         await self._end_task(grace=KILL_GRACE)
         log.info("bridge killed", extra={"charger": self.charger})
 
