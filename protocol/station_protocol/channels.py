@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Generic, TypeVar
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from station_protocol.bulletins import Bulletin
 from station_protocol.ids import CHARGER_PATTERN, is_pile_id
@@ -57,17 +57,27 @@ from station_protocol.messages import (
     VerificationReply,
     VerificationRequest,
 )
-from station_protocol.simulator import PileControl, SimulatorStatus
+from station_protocol.simulator import ChargerControl, PileControl, SimulatorStatus
 from station_protocol.zigbee import (
     MAX_PAYLOAD_BYTES,
     BridgeEvent,
+    BridgeInfo,
+    BridgeResponse,
     BridgeState,
+    DeviceRemoveData,
+    DeviceRemoveRequest,
+    DeviceRenameData,
+    DeviceRenameRequest,
+    PermitJoinData,
+    PermitJoinRequest,
     PileCommand,
     PileState,
 )
 
 M = TypeVar("M")
 R = TypeVar("R")
+Q = TypeVar("Q", bound=BaseModel)
+D = TypeVar("D", bound=BaseModel)
 
 Z2M_ROOT = "zigbee2mqtt"
 STATION_ROOT = "station/v1"
@@ -372,6 +382,43 @@ def _bridge_state(payload: bytes) -> BridgeState:
     return BridgeState.parse(payload)
 
 
+@dataclass(frozen=True, eq=False)
+class BridgeCall(Generic[Q, D]):
+    """One request of Zigbee2MQTT's bridge API and the channel its answers come on.
+
+    Not an MQTT v5 pair (:class:`RequestChannel`): Zigbee2MQTT answers every asker on the
+    one ``response`` topic, so an asker subscribes to it before sending, puts a fresh
+    ``transaction`` in its request and takes the answer whose ``transaction`` is the same
+    (:meth:`BridgeResponse.answers <station_protocol.zigbee.BridgeResponse.answers>`).
+    """
+
+    name: str
+    """The request's name in Zigbee2MQTT's API (``device/rename``)."""
+    request: Channel[Q]
+    response: Channel[BridgeResponse[D]]
+
+
+def _bridge_call(
+    base: str, name: str, request: type[Q], response: type[BridgeResponse[D]], doc: str
+) -> BridgeCall[Q, D]:
+    kind = name.replace("/", "_")
+    return BridgeCall(
+        name,
+        Channel(
+            f"bridge_request_{kind}",
+            f"{base}/bridge/request/{name}",
+            TypeAdapter(request),
+            doc=doc,
+        ),
+        Channel(
+            f"bridge_response_{kind}",
+            f"{base}/bridge/response/{name}",
+            TypeAdapter(response),
+            doc=f"The answer to {name}, with the request's transaction.",
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class ZigbeeChannels:
     """The channels of one Zigbee2MQTT instance, whose base topic is ``<root>/<charger>``.
@@ -400,6 +447,73 @@ class ZigbeeChannels:
     @cached_property
     def bridge_event(self) -> Channel[BridgeEvent]:
         return Channel("bridge_event", f"{self.base}/bridge/event", TypeAdapter(BridgeEvent), qos=0)
+
+    @cached_property
+    def bridge_info(self) -> Channel[BridgeInfo]:
+        return Channel(
+            "bridge_info",
+            f"{self.base}/bridge/info",
+            TypeAdapter(BridgeInfo),
+            qos=0,
+            retain=True,
+            doc="Zigbee2MQTT's settings and state; here, whether joining is open and until when.",
+        )
+
+    @cached_property
+    def permit_join(self) -> BridgeCall[PermitJoinRequest, PermitJoinData]:
+        return _bridge_call(
+            self.base,
+            "permit_join",
+            PermitJoinRequest,
+            BridgeResponse[PermitJoinData],
+            "Open joining for new devices for N seconds (0-254), or close it (0).",
+        )
+
+    @cached_property
+    def device_rename(self) -> BridgeCall[DeviceRenameRequest, DeviceRenameData]:
+        return _bridge_call(
+            self.base,
+            "device/rename",
+            DeviceRenameRequest,
+            BridgeResponse[DeviceRenameData],
+            "Give a device (by IEEE address or name) a new friendly name: a pile id.",
+        )
+
+    @cached_property
+    def device_remove(self) -> BridgeCall[DeviceRemoveRequest, DeviceRemoveData]:
+        return _bridge_call(
+            self.base,
+            "device/remove",
+            DeviceRemoveRequest,
+            BridgeResponse[DeviceRemoveData],
+            "Make a device leave the network and forget it.",
+        )
+
+    @property
+    def bridge_calls(self) -> tuple[BridgeCall[Any, Any], ...]:
+        """Every bridge request the station makes."""
+        return (self.permit_join, self.device_rename, self.device_remove)
+
+    @cached_property
+    def device_state(self) -> Channel[PileState]:
+        """Any device's state by its friendly name, a pile id or not.
+
+        A device that joined and is not named yet publishes under its IEEE address: a
+        stranger to the station, seen here and by nothing that reads :attr:`pile_state`.
+        """
+        return Channel(
+            "device_state",
+            f"{self.base}/{{device}}",
+            TypeAdapter(PileState),
+            qos=0,
+            max_bytes=MAX_PAYLOAD_BYTES,
+            doc="Any device's state, under its friendly name (an IEEE address until renamed).",
+        )
+
+    @cached_property
+    def device_set(self) -> Channel[PileCommand]:
+        adapter: TypeAdapter[PileCommand] = TypeAdapter(PileCommand)
+        return Channel("device_set", f"{self.base}/{{device}}/set", adapter)
 
     @cached_property
     def pile_state(self) -> Channel[PileState]:
@@ -454,6 +568,12 @@ PILE_CONTROL = channel(
     f"{SIMULATOR_ROOT}/piles/{{pile}}/control",
     PileControl,
     doc="Commands for one simulated pile: plug, unplug, swipe, faults.",
+)
+CHARGER_CONTROL = channel(
+    "charger_control",
+    f"{SIMULATOR_ROOT}/chargers/{{charger}}/control",
+    ChargerControl,
+    doc="Commands for one simulated charger: a new device joins its network.",
 )
 
 STATION_CHANNELS: tuple[Channel[Any], ...] = (

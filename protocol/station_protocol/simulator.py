@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from station_protocol.zigbee import CardUid, ChargePointErrorCode, OnlineState
+from station_protocol.zigbee import CardUid, ChargePointErrorCode, IeeeAddress, OnlineState
 
 
 class PileControlCommand(StrEnum):
@@ -45,6 +45,25 @@ class PileControl(BaseModel):
         if self.command == PileControlCommand.FAULT and self.error_code is None:
             raise ValueError("a fault needs error_code")
         return self
+
+
+class ChargerControlCommand(StrEnum):
+    JOIN = "join"
+    """A new device asks to join the charger's Zigbee network (taken only while it is open)."""
+
+
+class ChargerControl(BaseModel):
+    """``simulator/v1/chargers/<charger>/control``: one thing happening at one charger.
+
+    ``ieee_address`` lets the sender name the new device, so that it knows which
+    ``bridge/event`` messages are about it; the simulator picks one when it is absent.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    v: Literal["v1"] = "v1"
+    command: ChargerControlCommand
+    ieee_address: IeeeAddress | None = None
 
 
 class SimulatorStatus(BaseModel):

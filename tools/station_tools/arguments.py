@@ -4,11 +4,12 @@ line and exit code 2, as argparse prints an ``ArgumentTypeError``."""
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
-from station_protocol.ids import Layout, is_pile_id
+from station_protocol.ids import CHARGER_PATTERN, Layout, is_pile_id
 from station_runtime.bus import BrokerAddress
 
 T = TypeVar("T")
@@ -55,4 +56,10 @@ def number_arg(
 def pile_arg(text: str) -> str:
     if not is_pile_id(text):
         raise argparse.ArgumentTypeError(f"a pile is c<i>-p<jj> (for example c1-p01), got {text!r}")
+    return text
+
+
+def charger_arg(text: str) -> str:
+    if re.match(CHARGER_PATTERN, text) is None:
+        raise argparse.ArgumentTypeError(f"a charger is c<i> (for example c1), got {text!r}")
     return text

@@ -1,7 +1,8 @@
 """``station``: run the station on this machine and act at its simulated piles.
 
 ``station up`` starts everything (see :mod:`station_tools.launcher`); ``station pile ...``
-plays the driver at a pile of the running simulator; ``station down`` stops a station
+plays the driver at a pile of the running simulator (and ``station pile join`` the
+technician pairing a new pile with a charger); ``station down`` stops a station
 started in another terminal; ``station sync token`` installs the station's token for central
 (read from standard input) after central rotated it, without a restart or losing a record.
 """
@@ -24,13 +25,19 @@ import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from station_protocol.channels import Z2M_ROOT
-from station_protocol.ids import Layout
-from station_protocol.simulator import PileControl, PileControlCommand
+from station_protocol.ids import Layout, charger_of
+from station_protocol.simulator import PileControl, PileControlCommand, SimulatorStatus
 from station_protocol.zigbee import CardUid, ChargePointErrorCode, OnlineState
 from station_runtime.bus import BrokerAddress
-from station_tools.arguments import broker_arg, layout_arg, number_arg, pile_arg
+from station_tools.arguments import broker_arg, charger_arg, layout_arg, number_arg, pile_arg
 from station_tools.launcher import Launcher, StationPlan
-from station_tools.simulator.control import send_control, simulator_status
+from station_tools.simulator.control import (
+    JoinFailed,
+    JoinNotOpen,
+    join_device,
+    send_control,
+    simulator_status,
+)
 from station_tools.station_file import StationFile, pid_alive
 
 DEFAULT_DATA_DIR = Path(".station")
@@ -182,10 +189,12 @@ def _add_up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _add_pile(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument(
         "--broker", type=broker_arg, help="the simulator's broker (default: from station.json)"
     )
+    _add_data_dir(where)
+    common = argparse.ArgumentParser(add_help=False, parents=[where])
     common.add_argument(
         "--watch",
         type=watch_arg,
@@ -193,7 +202,6 @@ def _add_pile(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         metavar="SECONDS",
         help=f"show what the pile's screen says for this long (default {DEFAULT_WATCH:g}, 0: no)",
     )
-    _add_data_dir(common)
     pile = commands.add_parser("pile", help="act at a simulated pile (plug, swipe, ...)")
     actions = pile.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, text in (
@@ -214,6 +222,18 @@ def _add_pile(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     fault.add_argument("pile", type=pile_arg, metavar="PILE")
     fault.add_argument("code", type=error_code_arg, metavar="CODE")
+    join = actions.add_parser(
+        "join",
+        help="a new pile joins a charger's Zigbee network (prints its IEEE address)",
+        description=(
+            "A new simulated pile asks to join the charger's Zigbee network, as when a "
+            "technician pairs one. It is taken only while joining is open there (open it "
+            "from the console); it is then named by its IEEE address, printed here, until "
+            "the console renames it to a pile id."
+        ),
+        parents=[where],
+    )
+    join.add_argument("charger", type=charger_arg, metavar="CHARGER")
 
 
 # -- the commands -----------------------------------------------------------------------------
@@ -257,7 +277,8 @@ def signal_station(pid: int) -> None:
         os.kill(pid, signal.SIGTERM)
 
 
-def pile(args: argparse.Namespace) -> int:
+def _station_broker(args: argparse.Namespace) -> BrokerAddress | None:
+    """``--broker``, else the running station's; ``None`` (said why) without either."""
     broker: BrokerAddress | None = args.broker
     if broker is None:
         station = StationFile.read(args.data_dir)
@@ -267,8 +288,21 @@ def pile(args: argparse.Namespace) -> int:
                 "`station up` or name its broker with --broker",
                 file=sys.stderr,
             )
-            return 1
+            return None
         broker = BrokerAddress.parse(station.broker)
+    return broker
+
+
+def pile(args: argparse.Namespace) -> int:
+    broker = _station_broker(args)
+    if broker is None:
+        return 1
+    if args.action == "join":
+        try:
+            return asyncio.run(_join(broker, args.charger))
+        except aiomqtt.MqttError as exc:
+            print(f"station pile: cannot reach the broker {broker}: {exc}", file=sys.stderr)
+            return 1
     control = PileControl(
         command=PileControlCommand(args.action),
         card_uid=getattr(args, "card", None),
@@ -281,17 +315,57 @@ def pile(args: argparse.Namespace) -> int:
         return 1
 
 
-async def _act(broker: BrokerAddress, pile_id: str, control: PileControl, watch: float) -> int:
+async def _running_simulator(
+    broker: BrokerAddress, charger: str, subject: str
+) -> SimulatorStatus | None:
+    """The simulator's status if one runs that has ``charger``; ``None`` (said why) if not.
+
+    ``subject`` names what the user asked about (``c3-p01 is not a pile``).
+    """
     status = await simulator_status(broker)
     if status is None or status.state != OnlineState.ONLINE:
         print(f"station pile: no simulator is running on {broker}", file=sys.stderr)
-        return 1
-    if status.layout is not None and pile_id not in Layout.parse(status.layout).pile_ids():
+        return None
+    if status.layout is not None and charger not in Layout.parse(status.layout).charger_ids():
         print(
-            f"station pile: {pile_id} is not a pile of the simulated {status.layout} station",
+            f"station pile: {subject} of the simulated {status.layout} station",
+            file=sys.stderr,
+        )
+        return None
+    return status
+
+
+async def _join(broker: BrokerAddress, charger: str) -> int:
+    status = await _running_simulator(broker, charger, f"{charger} is not a charger")
+    if status is None:
+        return 1
+    try:
+        address = await join_device(broker, charger, root=status.root or Z2M_ROOT)
+    except JoinNotOpen:
+        print(
+            f"station pile join: joining is closed on {charger}; open it from the console "
+            "(permit join) and try again",
             file=sys.stderr,
         )
         return 1
+    except JoinFailed as exc:
+        print(f"station pile join: {exc}", file=sys.stderr)
+        return 1
+    print(address, flush=True)
+    return 0
+
+
+async def _act(broker: BrokerAddress, pile_id: str, control: PileControl, watch: float) -> int:
+    status = await _running_simulator(broker, charger_of(pile_id), f"{pile_id} is not a pile")
+    if status is None:
+        return 1
+    if status.layout is not None and not Layout.parse(status.layout).has_pile(pile_id):
+        # A pile outside the layout may have joined and been named since: let it through.
+        print(
+            f"station pile: {pile_id} is not a pile of the simulated {status.layout} layout; "
+            "sent anyway, in case it joined since",
+            file=sys.stderr,
+        )
     detail = control.card_uid or control.error_code or ""
     print(f"{pile_id}: {control.command} {detail}".rstrip(), flush=True)
     await send_control(

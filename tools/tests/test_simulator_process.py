@@ -14,7 +14,15 @@ import pytest
 from station_protocol import channels
 from station_protocol.channels import ZigbeeChannels
 from station_protocol.simulator import PileControl, PileControlCommand, SimulatorStatus
-from station_protocol.zigbee import ChargeCommand, Display, DisplayCommand, encode
+from station_protocol.zigbee import (
+    BridgeEvent,
+    ChargeCommand,
+    DeviceRenameRequest,
+    Display,
+    DisplayCommand,
+    PermitJoinRequest,
+    encode,
+)
 from station_runtime.bus import BrokerAddress
 from station_tools.mosquitto import Mosquitto
 from station_tools.simulator.__main__ import main as simulator_main
@@ -175,6 +183,59 @@ async def test_killing_the_process_leaves_the_last_wills(
             "pile", "plug", "c1-p01", "--broker", own_mosquitto.url, "--watch", "0"
         )
         assert code == 1 and "no simulator is running" in err
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+async def test_station_pile_join_pairs_a_new_pile_only_while_joining_is_open(
+    own_mosquitto: Mosquitto, record, root, tmp_path
+):
+    broker = BrokerAddress.parse(own_mosquitto.url)
+    topics = ZigbeeChannels.for_charger("c1", root)
+    process = simulator_process(own_mosquitto, root, "run-3", tmp_path / "sim.log")
+    try:
+        assert await wait_simulator_online(broker, "run-3", 20), (tmp_path / "sim.log").read_text()
+        async with record(f"{root}/#", broker=own_mosquitto) as rec:
+            code, out, err = await station("pile", "join", "c1", "--broker", own_mosquitto.url)
+            assert (code, out) == (1, "")
+            assert "joining is closed on c1; open it from the console" in err
+            code, _, err = await station("pile", "join", "c4", "--broker", own_mosquitto.url)
+            assert code == 1 and "c4 is not a charger of the simulated 1x2 station" in err
+            assert rec.on(topics.bridge_event.topic()) == []
+
+            permit = PermitJoinRequest(time=60, transaction="open-1")
+            await rec.publish(
+                topics.permit_join.request.topic(), topics.permit_join.request.encode(permit)
+            )
+            await rec.next(topics.permit_join.response.topic(), lambda r: r["status"] == "ok")
+
+            code, out, err = await station("pile", "join", "c1", "--broker", own_mosquitto.url)
+            assert code == 0, err
+            address = out.strip()
+            assert out == f"{address}\n" and address.startswith("0x") and len(address) == 18
+            interviewed = BridgeEvent.model_validate(
+                await rec.next(
+                    topics.bridge_event.topic(), lambda e: e["data"].get("status") == "successful"
+                )
+            )
+            assert interviewed.data.ieee_address == address
+            assert interviewed.data.friendly_name == address
+
+            name = DeviceRenameRequest(from_=address, to="c1-p03", transaction="name-1")
+            await rec.publish(
+                topics.device_rename.request.topic(), topics.device_rename.request.encode(name)
+            )
+            renamed = await rec.next(topics.device_rename.response.topic())
+            assert renamed["status"] == "ok" and renamed["transaction"] == "name-1"
+
+            code, out, err = await station(
+                "pile", "plug", "c1-p03", "--broker", own_mosquitto.url, "--watch", "0"
+            )
+            assert code == 0 and out == "c1-p03: plug\n"
+            assert "sent anyway" in err
+            await rec.next(topics.pile_state.topic(pile="c1-p03"), lambda s: s["gun"] == "plugged")
     finally:
         if process.poll() is None:
             process.kill()

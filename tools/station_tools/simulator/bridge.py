@@ -4,38 +4,58 @@ Each charger gets its own MQTT connection, because each real collector runs its 
 Zigbee2MQTT: its ``bridge/state`` last will must fire for that charger alone when the
 connection drops, and a test must be able to kill one charger's bridge while the others
 keep talking.
+
+It also answers the part of Zigbee2MQTT 2.x's bridge API that registering a pile uses
+(``permit_join``, ``device/rename``, ``device/remove``), so that a console can be tried
+against it: a new device joins only while joining is open, publishes under its IEEE
+address until renamed, and is then a pile like the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import aiomqtt
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from station_protocol.channels import ZigbeeChannels
+from station_protocol.channels import BridgeCall, ZigbeeChannels
+from station_protocol.ids import charger_of, is_pile_id
 from station_protocol.zigbee import (
     MAX_PAYLOAD_BYTES,
     BreathCommand,
     BridgeEvent,
     BridgeEventData,
+    BridgeEventType,
+    BridgeInfo,
+    BridgeRequest,
+    BridgeResponse,
     BridgeState,
     ChargeCommand,
+    DeviceRemoveData,
+    DeviceRemoveRequest,
+    DeviceRenameData,
+    DeviceRenameRequest,
     DisplayCommand,
+    InterviewStatus,
     OnlineState,
+    PermitJoinData,
+    PermitJoinRequest,
     PileCommand,
+    ResponseStatus,
     encode,
+    transaction_of,
 )
 from station_runtime.bus import BrokerAddress
+from station_tools import children
 from station_tools.simulator.options import SimulatorOptions
-from station_tools.simulator.pile import SimulatedPile
+from station_tools.simulator.pile import DEFINITION, SimulatedPile
 
 log = logging.getLogger("station.simulator")
 
@@ -47,6 +67,17 @@ KILL_GRACE = 5.0
 
 _COMMANDS: TypeAdapter[PileCommand] = TypeAdapter(PileCommand)
 
+Q = TypeVar("Q", bound=BridgeRequest)
+D = TypeVar("D", bound=BaseModel)
+
+
+class JoiningClosed(RuntimeError):
+    """A device tried to join a charger whose joining window is closed."""
+
+
+class Refused(Exception):
+    """A bridge request Zigbee2MQTT would answer with an error; the text is its ``error``."""
+
 
 def parse_command(payload: bytes) -> PileCommand | None:
     """A pile command, or ``None`` for anything a pile would not understand."""
@@ -56,11 +87,6 @@ def parse_command(payload: bytes) -> PileCommand | None:
         return _COMMANDS.validate_json(payload)
     except ValidationError:
         return None
-
-
-def ieee_address(pile_id: str) -> str:
-    """A stable, made-up Zigbee IEEE address for a simulated pile."""
-    return "0x" + hashlib.sha256(pile_id.encode()).hexdigest()[:16]
 
 
 class Bridge:
@@ -77,6 +103,7 @@ class Bridge:
         self.charger = charger
         self.topics = ZigbeeChannels.for_charger(charger, options.root)
         self.piles = {pile.pile_id: pile for pile in piles}
+        """The devices on this charger's network, by friendly name."""
         self._broker = broker
         self._options = options
         self._changed = changed
@@ -84,6 +111,9 @@ class Bridge:
         self._online = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._killed = False
+        self._join_end: float | None = None
+        """Wall-clock second the joining window closes at; ``None`` while closed."""
+        self._join_timer: asyncio.Task[None] | None = None
 
     @property
     def online(self) -> bool:
@@ -97,10 +127,49 @@ class Bridge:
         if self.running:
             return
         self._killed = False
+        self._join_end = None  # a Zigbee2MQTT (re)started has joining closed
         self._task = asyncio.create_task(self._run(), name=f"bridge-{self.charger}")
 
     async def wait_online(self, timeout: float) -> None:
         await asyncio.wait_for(self._online.wait(), timeout)
+
+    @property
+    def joining_open(self) -> bool:
+        return self._join_end is not None and time.time() < self._join_end
+
+    def device(self, name: str) -> SimulatedPile | None:
+        """A device by friendly name or IEEE address, as Zigbee2MQTT resolves ``from``/``id``."""
+        found = self.piles.get(name)
+        if found is not None:
+            return found
+        return next((pile for pile in self.piles.values() if pile.ieee_address == name), None)
+
+    async def admit(self, ieee_address: str) -> SimulatedPile:
+        """A new device joins: ``device_joined``, its interview (started, then successful).
+
+        Only while joining is open, as a real coordinator refuses a join otherwise. The
+        device is named by its IEEE address and reports its state under it: a stranger to
+        the station until an operator renames it.
+        """
+        if not self.joining_open:
+            raise JoiningClosed(f"joining is not open on {self.charger}")
+        if self.device(ieee_address) is not None:
+            raise ValueError(f"{ieee_address} is already on the network of {self.charger}")
+        pile = SimulatedPile.create(ieee_address, self._options, ieee_address=ieee_address)
+        self.piles[pile.pile_id] = pile
+        self._changed()
+        log.info("device joined", extra={"charger": self.charger, "ieee_address": ieee_address})
+        client = self._client
+        if client is not None:
+            await self._publish_event(client, pile, BridgeEventType.DEVICE_JOINED)
+            await self._publish_event(
+                client, pile, BridgeEventType.DEVICE_INTERVIEW, InterviewStatus.STARTED
+            )
+            await self._publish_event(
+                client, pile, BridgeEventType.DEVICE_INTERVIEW, InterviewStatus.SUCCESSFUL
+            )
+        await self.publish_state(pile)
+        return pile
 
     async def stop(self) -> None:
         """Shut down as Zigbee2MQTT does: ``offline`` (retained), then a clean disconnect."""
@@ -109,6 +178,7 @@ class Bridge:
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 await asyncio.wait_for(self._publish_bridge_state(client, OnlineState.OFFLINE), 2)
         self._killed = True  # down until start(): the connection loop must not come back
+        await children.cancel(self._join_timer)
         await self._end_task(grace=0.0)
 
     async def kill(self) -> None:
@@ -124,6 +194,7 @@ class Bridge:
             if isinstance(raw, socket.socket):
                 with contextlib.suppress(OSError):
                     raw.shutdown(socket.SHUT_RDWR)
+        await children.cancel(self._join_timer)
         await self._end_task(grace=KILL_GRACE)
         log.info("bridge killed", extra={"charger": self.charger})
 
@@ -159,7 +230,9 @@ class Bridge:
         payload = encode(pile.state(swiped_card))
         try:
             await client.publish(
-                self.topics.pile_state.topic(pile=pile.pile_id), payload, qos=self._options.qos
+                self.topics.device_state.topic(device=pile.pile_id),
+                payload,
+                qos=self._options.qos,
             )
         except aiomqtt.MqttError as exc:
             log.warning(
@@ -174,15 +247,17 @@ class Bridge:
         client = self._client
         if client is None:
             return
-        for event in ("device_joined", "device_interview"):
-            await self._publish_event(client, pile, event)
+        await self._publish_event(client, pile, BridgeEventType.DEVICE_JOINED)
+        await self._publish_event(
+            client, pile, BridgeEventType.DEVICE_INTERVIEW, InterviewStatus.SUCCESSFUL
+        )
         await self._publish_availability(client, pile, OnlineState.ONLINE)
         await self.publish_state(pile)
 
     async def announce_leave(self, pile: SimulatedPile) -> None:
         client = self._client
         if client is not None:
-            await self._publish_event(client, pile, "device_leave")
+            await self._publish_event(client, pile, BridgeEventType.DEVICE_LEAVE)
 
     async def _run(self) -> None:
         delay = BACKOFF_MIN
@@ -226,8 +301,11 @@ class Bridge:
     async def _on_connect(self, client: aiomqtt.Client) -> None:
         """Subscribe before announcing ``online``, so no command sent on it is missed."""
         self._client = client
-        await client.subscribe([(self.topics.pile_set.topic(pile=pile), 1) for pile in self.piles])
+        # Every device's commands, whatever its name now: a rename needs no new subscription.
+        requests = [(call.request.topic(), 1) for call in self.topics.bridge_calls]
+        await client.subscribe([(self.topics.device_set.filter(), 1), *requests])
         await self._publish_bridge_state(client, OnlineState.ONLINE)
+        await self._publish_info(client)
         for pile in self.piles.values():
             if pile.joined:
                 await self._publish_availability(client, pile, OnlineState.ONLINE)
@@ -242,34 +320,191 @@ class Bridge:
             self.topics.bridge_state.topic(), encode(BridgeState(state=state)), qos=1, retain=True
         )
 
+    async def _publish_info(self, client: aiomqtt.Client) -> None:
+        end = self._join_end if self.joining_open else None
+        info = BridgeInfo(
+            permit_join=end is not None,
+            permit_join_end=None if end is None else int(end * 1000),
+        )
+        channel = self.topics.bridge_info
+        await client.publish(channel.topic(), channel.encode(info), qos=channel.qos, retain=True)
+
     async def _publish_availability(
-        self, client: aiomqtt.Client, pile: SimulatedPile, state: OnlineState
+        self, client: aiomqtt.Client, pile: SimulatedPile, state: OnlineState | None
     ) -> None:
+        """``None`` deletes the retained availability (a device renamed away or removed).
+
+        Only piles have an availability topic here: the station never reads a stranger's.
+        """
+        if not is_pile_id(pile.pile_id):
+            return
         await client.publish(
             self.topics.pile_availability.topic(pile=pile.pile_id),
-            encode(BridgeState(state=state)),
+            b"" if state is None else encode(BridgeState(state=state)),
             qos=1,
             retain=True,
         )
 
-    async def _publish_event(self, client: aiomqtt.Client, pile: SimulatedPile, kind: str) -> None:
+    async def _publish_event(
+        self,
+        client: aiomqtt.Client,
+        pile: SimulatedPile,
+        kind: BridgeEventType,
+        status: InterviewStatus | None = None,
+    ) -> None:
+        successful = status == InterviewStatus.SUCCESSFUL
         data = BridgeEventData(
             friendly_name=pile.pile_id,
-            ieee_address=ieee_address(pile.pile_id),
-            status="successful" if kind == "device_interview" else None,
+            ieee_address=pile.ieee_address,
+            status=status,
+            supported=True if successful else None,
+            definition=DEFINITION if successful else None,
         )
-        event = BridgeEvent.model_validate({"type": kind, "data": data})
+        event = BridgeEvent(type=kind, data=data)
         await client.publish(self.topics.bridge_event.topic(), encode(event), qos=1)
+
+    # -- the bridge API --------------------------------------------------------------------
+
+    async def _serve(
+        self,
+        call: BridgeCall[Q, D],
+        payload: bytes,
+        handle: Callable[[aiomqtt.Client, Q], Awaitable[D]],
+    ) -> None:
+        """Answer one request on its response topic, echoing its ``transaction``."""
+        client = self._client
+        if client is None:
+            return
+        response: BridgeResponse[D]
+        try:
+            request = call.request.decode(payload)
+        except ValueError as exc:
+            log.warning(
+                "malformed bridge request refused", extra={"request": call.name, "error": str(exc)}
+            )
+            response = BridgeResponse[D](
+                status=ResponseStatus.ERROR,
+                error=f"Invalid payload for {call.name}",
+                transaction=transaction_of(payload),
+            )
+        else:
+            try:
+                data = await handle(client, request)
+            except Refused as exc:
+                log.info("bridge request refused", extra={"request": call.name, "error": str(exc)})
+                response = BridgeResponse[D](
+                    status=ResponseStatus.ERROR, error=str(exc), transaction=request.transaction
+                )
+            else:
+                response = BridgeResponse[D](
+                    status=ResponseStatus.OK, data=data, transaction=request.transaction
+                )
+        await client.publish(call.response.topic(), call.response.encode(response), qos=1)
+
+    async def _permit_join(
+        self, client: aiomqtt.Client, request: PermitJoinRequest
+    ) -> PermitJoinData:
+        """Open or close the joining window; ``bridge/info`` says so, and again when it ends."""
+        if request.device is not None and self.device(request.device) is None:
+            raise Refused(f"Device '{request.device}' does not exist")
+        await children.cancel(self._join_timer)
+        self._join_timer = None
+        if request.time == 0:
+            self._join_end = None
+        else:
+            self._join_end = time.time() + request.time
+            self._join_timer = asyncio.create_task(
+                self._close_joining(request.time), name=f"permit-join-{self.charger}"
+            )
+        log.info("permit join", extra={"charger": self.charger, "seconds": request.time})
+        await self._publish_info(client)
+        self._changed()
+        return PermitJoinData(time=request.time, device=request.device)
+
+    async def _close_joining(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self._join_end = None
+        self._changed()
+        client = self._client
+        if client is not None:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await self._publish_info(client)
+
+    async def _rename(
+        self, client: aiomqtt.Client, request: DeviceRenameRequest
+    ) -> DeviceRenameData:
+        """Name a device; from then on it is what that name says (a pile, to the station)."""
+        pile = self.device(request.from_)
+        if pile is None:
+            raise Refused(f"Device '{request.from_}' does not exist")
+        new, old = request.to, pile.pile_id
+        if new != old:
+            if self.device(new) is not None:
+                raise Refused(f"Friendly name '{new}' is already in use")
+            if not is_pile_id(new) or charger_of(new) != self.charger:
+                raise Refused(
+                    f"a simulated pile of {self.charger} is named {self.charger}-p<jj>, not '{new}'"
+                )
+            await self._publish_availability(client, pile, None)
+            del self.piles[old]
+            pile.pile_id = new
+            self.piles[new] = pile
+            log.info(
+                "device renamed",
+                extra={"charger": self.charger, "ieee_address": pile.ieee_address, "pile_id": new},
+            )
+            self._changed()
+            if pile.joined:
+                await self._publish_availability(client, pile, OnlineState.ONLINE)
+            await self.publish_state(pile)
+        return DeviceRenameData(
+            from_=request.from_, to=new, homeassistant_rename=bool(request.homeassistant_rename)
+        )
+
+    async def _remove(
+        self, client: aiomqtt.Client, request: DeviceRemoveRequest
+    ) -> DeviceRemoveData:
+        """The device leaves (``device_leave``, unless forced) and is heard no more."""
+        pile = self.device(request.id)
+        if pile is None:
+            raise Refused(f"Device '{request.id}' does not exist")
+        if not request.force:
+            await self._publish_event(client, pile, BridgeEventType.DEVICE_LEAVE)
+        await self._publish_availability(client, pile, None)
+        del self.piles[pile.pile_id]
+        pile.joined = False
+        log.info(
+            "device removed",
+            extra={
+                "charger": self.charger,
+                "ieee_address": pile.ieee_address,
+                "force": request.force,
+            },
+        )
+        self._changed()
+        return DeviceRemoveData(id=request.id, force=bool(request.force), block=bool(request.block))
 
     async def _on_message(self, message: aiomqtt.Message) -> None:
         topic = message.topic.value
-        pile = self.piles.get(self.topics.pile_set.param(topic, "pile") or "")
+        payload = message.payload if isinstance(message.payload, bytes) else b""
+        topics = self.topics
+        if topic == topics.permit_join.request.topic():
+            await self._serve(topics.permit_join, payload, self._permit_join)
+            return
+        if topic == topics.device_rename.request.topic():
+            await self._serve(topics.device_rename, payload, self._rename)
+            return
+        if topic == topics.device_remove.request.topic():
+            await self._serve(topics.device_remove, payload, self._remove)
+            return
+        name = topics.device_set.param(topic, "device")
+        # Zigbee2MQTT takes a device's IEEE address wherever it takes its name.
+        pile = None if name is None else self.device(name)
         if pile is None:
             log.warning("message on an unexpected topic ignored", extra={"topic": topic})
             return
         if pile.silenced or not pile.joined:
             return
-        payload = message.payload if isinstance(message.payload, bytes) else b""
         command = parse_command(payload)
         if command is None:
             log.warning(

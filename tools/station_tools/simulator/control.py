@@ -1,5 +1,6 @@
 """The simulator's remote control: what other processes (the ``station`` CLI, end-to-end
-tests) use to plug cars, swipe cards and inject faults into a running simulator.
+tests) use to plug cars, swipe cards, inject faults and pair new piles in a running
+simulator.
 
 The simulator keeps one more MQTT connection for this, apart from the bridges, so that
 killing a charger's bridge never takes the remote control down with it. Its retained
@@ -20,23 +21,35 @@ from pydantic import ValidationError
 from station_protocol import channels
 from station_protocol.channels import Z2M_ROOT, ZigbeeChannels
 from station_protocol.ids import charger_of
-from station_protocol.simulator import PileControl, SimulatorStatus
+from station_protocol.simulator import (
+    ChargerControl,
+    ChargerControlCommand,
+    PileControl,
+    SimulatorStatus,
+)
 from station_protocol.zigbee import (
     MAX_PAYLOAD_BYTES,
+    BridgeEvent,
+    BridgeEventType,
+    BridgeInfo,
     Display,
     DisplayCommand,
+    InterviewStatus,
     OnlineState,
     encode,
+    new_ieee_address,
 )
 from station_runtime.bus import BrokerAddress
 from station_tools import children
+from station_tools.simulator.bridge import JoiningClosed
 from station_tools.simulator.station import Simulator
 
 log = logging.getLogger("station.simulator")
 
 
 class RemoteControl(children.Opened):
-    """``async with RemoteControl(sim, instance)``: obeys ``simulator/v1/piles/+/control``."""
+    """``async with RemoteControl(sim, instance)``: obeys ``simulator/v1/piles/+/control``
+    and ``simulator/v1/chargers/+/control``."""
 
     def __init__(self, simulator: Simulator, instance: str) -> None:
         self._simulator = simulator
@@ -102,7 +115,12 @@ class RemoteControl(children.Opened):
                     timeout=5,
                 ) as client:
                     self._client = client
-                    await client.subscribe(channels.PILE_CONTROL.filter(), qos=1)
+                    await client.subscribe(
+                        [
+                            (channels.PILE_CONTROL.filter(), 1),
+                            (channels.CHARGER_CONTROL.filter(), 1),
+                        ]
+                    )
                     await client.publish(
                         channels.SIMULATOR_STATUS.topic(),
                         encode(self._status(OnlineState.ONLINE)),
@@ -123,11 +141,15 @@ class RemoteControl(children.Opened):
 
     async def _on_message(self, message: aiomqtt.Message) -> None:
         topic = message.topic.value
+        payload = message.payload if isinstance(message.payload, bytes) else b""
+        charger = channels.CHARGER_CONTROL.param(topic, "charger")
+        if charger is not None:
+            await self._on_charger_control(charger, payload)
+            return
         pile = channels.PILE_CONTROL.param(topic, "pile")
-        if pile is None or pile not in self._simulator.layout.pile_ids():
+        if pile is None or not self._simulator.has_pile(pile):
             log.warning("control for an unknown pile ignored", extra={"topic": topic})
             return
-        payload = message.payload if isinstance(message.payload, bytes) else b""
         try:
             if len(payload) > MAX_PAYLOAD_BYTES:
                 raise ValueError("control message too large")
@@ -145,6 +167,28 @@ class RemoteControl(children.Opened):
             await self._simulator.apply(pile, control)
         except Exception:
             log.exception("control failed", extra={"pile_id": pile})
+
+    async def _on_charger_control(self, charger: str, payload: bytes) -> None:
+        if charger not in self._simulator.layout.charger_ids():
+            log.warning("control for an unknown charger ignored", extra={"charger": charger})
+            return
+        try:
+            if len(payload) > MAX_PAYLOAD_BYTES:
+                raise ValueError("control message too large")
+            control = ChargerControl.model_validate_json(payload)
+        except (ValidationError, ValueError) as exc:
+            log.warning(
+                "malformed control message ignored", extra={"charger": charger, "error": str(exc)}
+            )
+            return
+        log.info("control", extra={"charger": charger, "command": control.command})
+        try:
+            await self._simulator.apply_to_charger(charger, control)
+        except (JoiningClosed, ValueError) as exc:
+            # The sender learns it from the absent bridge events, as with a real pile.
+            log.warning("join refused", extra={"charger": charger, "error": str(exc)})
+        except Exception:
+            log.exception("control failed", extra={"charger": charger})
 
 
 def _client(broker: BrokerAddress, timeout: float) -> aiomqtt.Client:
@@ -187,6 +231,74 @@ async def wait_simulator_online(broker: BrokerAddress, instance: str, timeout: f
                         if status.instance == instance and status.state == OnlineState.ONLINE:
                             return True
     return False
+
+
+class JoinFailed(Exception):
+    """A device sent to join a simulated charger did not (the text says why)."""
+
+
+class JoinNotOpen(JoinFailed):
+    """The charger's Zigbee2MQTT says joining is closed (its retained ``bridge/info``)."""
+
+
+async def join_device(
+    broker: BrokerAddress,
+    charger: str,
+    *,
+    root: str = Z2M_ROOT,
+    timeout: float = 5.0,
+) -> str:
+    """Make a new device join ``charger`` of a running simulator; its IEEE address.
+
+    Looks first at the charger's ``bridge/info`` to refuse clearly when joining is closed,
+    then names the device itself (a fresh IEEE address) so that the bridge events telling
+    it joined and was interviewed can be told from any other device's.
+    """
+    topics = ZigbeeChannels.for_charger(charger, root)
+    address = new_ieee_address()
+    async with _client(broker, timeout) as client:
+        await client.subscribe([(topics.bridge_info.topic(), 1), (topics.bridge_event.topic(), 1)])
+        info = await _retained_info(client, topics, timeout)
+        if info is None or not info.permit_join:
+            raise JoinNotOpen(f"joining is not open on {charger}")
+        control = ChargerControl(command=ChargerControlCommand.JOIN, ieee_address=address)
+        await client.publish(
+            channels.CHARGER_CONTROL.topic(charger=charger), encode(control), qos=1
+        )
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                async for message in client.messages:
+                    if message.topic.value != topics.bridge_event.topic():
+                        continue
+                    payload = message.payload if isinstance(message.payload, bytes) else b""
+                    with contextlib.suppress(ValueError):
+                        event = topics.bridge_event.decode(payload)
+                        if _interviewed(event, address):
+                            return address
+    raise JoinFailed(f"{charger} did not take the device within {timeout:g} s")
+
+
+async def _retained_info(
+    client: aiomqtt.Client, topics: ZigbeeChannels, timeout: float
+) -> BridgeInfo | None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            async for message in client.messages:
+                if message.topic.value == topics.bridge_info.topic():
+                    payload = message.payload if isinstance(message.payload, bytes) else b""
+                    try:
+                        return topics.bridge_info.decode(payload)
+                    except ValueError:
+                        return None
+    return None
+
+
+def _interviewed(event: BridgeEvent, address: str) -> bool:
+    return (
+        event.type == BridgeEventType.DEVICE_INTERVIEW
+        and event.data.ieee_address == address
+        and event.data.status == InterviewStatus.SUCCESSFUL
+    )
 
 
 async def send_control(

@@ -7,6 +7,7 @@ place and the bridge only carries messages.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
@@ -14,6 +15,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from station_protocol.zigbee import (
     ChargeCommand,
     ChargePointErrorCode,
+    DeviceDefinition,
     Display,
     Gun,
     PileAction,
@@ -26,10 +28,21 @@ REGISTER = Decimal("0.001")
 _EXACT = Decimal("1E-12")
 _SECONDS_PER_HOUR = Decimal(3600)
 
+DEFINITION = DeviceDefinition(
+    model="EVSE-22", vendor="Station Sim", description="Simulated AC charging pile (22 kW)"
+)
+"""What Zigbee2MQTT's interview makes of a simulated pile."""
+
+
+def stable_ieee_address(pile_id: str) -> str:
+    """A made-up IEEE address for a pile of the layout, the same on every run."""
+    return "0x" + hashlib.sha256(pile_id.encode()).hexdigest()[:16]
+
 
 @dataclass
 class SimulatedPile:
     pile_id: str
+    """Its Zigbee2MQTT friendly name: a pile id, or its IEEE address until it is renamed."""
     rated_power: Decimal
     voltage: Decimal
     meter: Decimal
@@ -46,9 +59,17 @@ class SimulatedPile:
     displays: list[Display] = field(default_factory=list)
     metered_at: float = 0.0
     """Monotonic time up to which the meter has counted the energy delivered."""
+    ieee_address: str = ""
+    """Its radio's address, which never changes, whatever its name."""
+
+    def __post_init__(self) -> None:
+        if not self.ieee_address:
+            self.ieee_address = stable_ieee_address(self.pile_id)
 
     @classmethod
-    def create(cls, pile_id: str, options: SimulatorOptions) -> SimulatedPile:
+    def create(
+        cls, pile_id: str, options: SimulatorOptions, ieee_address: str = ""
+    ) -> SimulatedPile:
         rng = random.Random(f"{options.seed}:{pile_id}")
         meter = options.initial_energy
         if meter is None:
@@ -59,6 +80,7 @@ class SimulatedPile:
             voltage=options.voltage,
             meter=meter,
             linkquality=rng.randint(90, 220),
+            ieee_address=ieee_address,
         )
 
     @property

@@ -13,9 +13,14 @@ import logging
 import time
 from collections.abc import Callable
 
-from station_protocol.ids import Layout, charger_of
-from station_protocol.simulator import PileControl, PileControlCommand
-from station_protocol.zigbee import ChargePointErrorCode
+from station_protocol.ids import Layout
+from station_protocol.simulator import (
+    ChargerControl,
+    ChargerControlCommand,
+    PileControl,
+    PileControlCommand,
+)
+from station_protocol.zigbee import ChargePointErrorCode, new_ieee_address
 from station_runtime.bus import BrokerAddress
 from station_tools import children
 from station_tools.simulator.bridge import Bridge
@@ -34,11 +39,10 @@ class Simulator(children.Opened):
         self.broker = BrokerAddress.parse(broker_url)
         self.layout = layout
         self.options = options or SimulatorOptions()
-        self._piles = {pile: SimulatedPile.create(pile, self.options) for pile in layout.pile_ids()}
         self._bridges = {
             charger: Bridge(
                 charger,
-                [self._piles[pile] for pile in layout.piles_of(charger)],
+                [SimulatedPile.create(pile, self.options) for pile in layout.piles_of(charger)],
                 self.broker,
                 self.options,
                 self._notify,
@@ -79,18 +83,31 @@ class Simulator(children.Opened):
     # -- looking at the station -------------------------------------------------------------
 
     def pile(self, pile_id: str) -> SimulatedPile:
-        """The live pile (its ``energy``, ``charging``, ``session_id``, ``gun``, ``displays``)."""
-        try:
-            return self._piles[pile_id]
-        except KeyError:
-            raise KeyError(f"{pile_id!r} is not a pile of the simulated {self.layout}") from None
+        """The live pile (its ``energy``, ``charging``, ``session_id``, ``gun``, ``displays``).
+
+        By friendly name (a pile id, or the IEEE address of a device not renamed yet) or by
+        IEEE address. The piles of the layout, and devices that joined since, less those
+        removed.
+        """
+        for bridge in self._bridges.values():
+            found = bridge.device(pile_id)
+            if found is not None:
+                return found
+        raise KeyError(f"{pile_id!r} is not a pile of the simulated {self.layout}")
+
+    def has_pile(self, pile_id: str) -> bool:
+        return any(bridge.device(pile_id) is not None for bridge in self._bridges.values())
 
     @property
     def piles(self) -> list[SimulatedPile]:
-        return list(self._piles.values())
+        return [pile for bridge in self._bridges.values() for pile in bridge.piles.values()]
 
     def bridge_online(self, charger: str) -> bool:
         return self._bridge(charger).online
+
+    def joining_open(self, charger: str) -> bool:
+        """Does the charger's Zigbee2MQTT take new devices now (``permit_join``)?"""
+        return self._bridge(charger).joining_open
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         """Return once ``predicate()`` holds; ``TimeoutError`` if it does not within ``timeout``.
@@ -157,6 +174,19 @@ class Simulator(children.Opened):
             self._notify()
             await self._bridge_of(pile).announce_join(pile)
 
+    async def new_device(self, charger: str, ieee_address: str | None = None) -> SimulatedPile:
+        """A new pile asks to join ``charger``'s network, as when a technician pairs one.
+
+        Raises :class:`~station_tools.simulator.bridge.JoiningClosed` unless joining is open
+        there (a console opens it with ``permit_join``). The device is named by its IEEE
+        address (a fresh one unless given) until it is renamed.
+        """
+        bridge = self._bridge(charger)
+        address = ieee_address or new_ieee_address()
+        if self.has_pile(address):
+            raise ValueError(f"{address} is already a simulated device")
+        return await bridge.admit(address)
+
     async def apply(self, pile_id: str, control: PileControl) -> None:
         """Carry out a remote-control message (from :mod:`station_tools.simulator.control`)."""
         match control.command:
@@ -174,6 +204,12 @@ class Simulator(children.Opened):
                 await self.silence(pile_id)
             case PileControlCommand.REVIVE:
                 await self.revive(pile_id)
+
+    async def apply_to_charger(self, charger: str, control: ChargerControl) -> None:
+        """Carry out a remote-control message for a charger."""
+        match control.command:
+            case ChargerControlCommand.JOIN:
+                await self.new_device(charger, control.ieee_address)
 
     # -- what happens to a charger ----------------------------------------------------------
 
@@ -197,7 +233,10 @@ class Simulator(children.Opened):
             raise KeyError(f"{charger!r} is not a charger of the simulated {self.layout}") from None
 
     def _bridge_of(self, pile: SimulatedPile) -> Bridge:
-        return self._bridges[charger_of(pile.pile_id)]
+        for bridge in self._bridges.values():
+            if bridge.piles.get(pile.pile_id) is pile:
+                return bridge
+        raise KeyError(f"{pile.pile_id!r} is no longer on any simulated charger")
 
     async def _report(self, pile: SimulatedPile) -> None:
         self._notify()
@@ -212,7 +251,7 @@ class Simulator(children.Opened):
         while True:
             await asyncio.sleep(self.options.meter_interval)
             now = time.monotonic()
-            charging = [p for p in self._piles.values() if p.advance(now, self.options.speedup)]
+            charging = [p for p in self.piles if p.advance(now, self.options.speedup)]
             if charging:
                 self._notify()
             for pile in charging:
