@@ -443,10 +443,9 @@ async def running_collector(broker: Mosquitto) -> AsyncIterator[Rig]:
                 for pile in piles:
                     await eventually(lambda pile=pile: rig.up(pile))
                 yield rig
-    ours = [f"station/v1/piles/{pile}/#" for pile in piles]
-    await clear_retained(
-        broker, zigbee.zigbee.everything, f"station/v1/collectors/{charger}/#", *ours
-    )
+    root = channels.STATION_ROOT
+    ours = [f"{root}/piles/{pile}/#" for pile in piles]
+    await clear_retained(broker, zigbee.zigbee.everything, f"{root}/collectors/{charger}/#", *ours)
 
 
 async def clear_retained(broker: Mosquitto, *filters: str) -> None:
