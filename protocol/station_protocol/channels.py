@@ -52,6 +52,7 @@ from station_protocol.messages import (
     SessionOpenReply,
     SessionOpenRequest,
     SessionQuery,
+    StationPiles,
     StopRequest,
     TariffDisplay,
     VerificationReply,
@@ -367,6 +368,13 @@ KIOSK = request_channel(
     KioskReply,
     doc="The console -> a collector: a card at the kiosk, as if swiped at the pile.",
 )
+STATION_PILES = channel(
+    "station_piles",
+    f"{STATION_ROOT}/console/piles",
+    StationPiles,
+    retain=True,
+    doc="The console: the station's piles, charger by charger (registration changes it).",
+)
 REPLIES_PATTERN = f"{STATION_ROOT}/replies/{{client_id}}"
 """Where the answers to one bus client's requests arrive (its MQTT v5 response topic)."""
 
@@ -597,6 +605,7 @@ STATION_CHANNELS: tuple[Channel[Any], ...] = (
     PILE_STATUS,
     PILE_MAINTENANCE,
     KIOSK,
+    STATION_PILES,
 )
 """Every channel under ``station/v1`` (the documentation is checked against this list)."""
 

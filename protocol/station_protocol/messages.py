@@ -6,13 +6,14 @@ Timestamps are timezone-aware and come from the station's clock, never a pile's.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from station_protocol.ids import ChargerId, PileId
+from station_protocol.ids import ChargerId, Layout, PileId, charger_of
 from station_protocol.ocpi import Price
 from station_protocol.plausibility import METER_MAX
 from station_protocol.zigbee import CardUid, OnlineState
@@ -427,6 +428,53 @@ class PileMaintenance(_Message):
     active: bool
     reason: str = Field(default="", max_length=200)
     since: AwareDatetime
+
+
+class StationPiles(_Message):
+    """The console's retained word on which piles the station has, charger by charger.
+
+    The station's pile set is data: at the console's first start it is the configured
+    layout, and afterwards it changes only when an operator approves a new pile or
+    decommissions one. Collectors breathe to exactly these piles, faults expects exactly
+    these, billing opens sessions only on these. ``revision`` counts the changes (0 is the
+    configured layout), so a log line or a test can tell one set from the next.
+    """
+
+    chargers: dict[ChargerId, list[PileId]]
+    revision: int = Field(ge=0)
+    changed_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _piles_of_their_charger(self) -> StationPiles:
+        for charger, piles in self.chargers.items():
+            if len(set(piles)) != len(piles):
+                raise ValueError(f"{charger} lists a pile twice")
+            strangers = [pile for pile in piles if charger_of(pile) != charger]
+            if strangers:
+                raise ValueError(f"{strangers} are not piles of {charger}")
+        return self
+
+    @classmethod
+    def of_layout(cls, layout: Layout, at: datetime) -> StationPiles:
+        """The configured layout as the first pile set (revision 0)."""
+        chargers = {charger: layout.piles_of(charger) for charger in layout.charger_ids()}
+        return cls(chargers=chargers, revision=0, changed_at=at)
+
+    def piles_of(self, charger: str) -> list[str]:
+        return list(self.chargers.get(charger, []))
+
+    def pile_ids(self) -> list[str]:
+        return [pile for piles in self.chargers.values() for pile in piles]
+
+    def has_pile(self, pile: str) -> bool:
+        return pile in self.chargers.get(_charger_or_none(pile) or "", [])
+
+
+def _charger_or_none(pile: str) -> str | None:
+    try:
+        return charger_of(pile)
+    except ValueError:
+        return None
 
 
 class KioskIntent(StrEnum):
