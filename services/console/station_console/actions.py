@@ -7,13 +7,16 @@ so those go to their REST APIs and come back with the owner's answer.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from urllib.parse import quote
 
-from station_console.owners import Answer
+from station_console.owners import Answer, OwnerAway
+from station_console.pile_registry import NoSuchPile
 from station_console.state import ConsoleState
 from station_protocol import channels
-from station_protocol.messages import PileMaintenance
+from station_protocol.messages import PileMaintenance, SessionQuery, SessionStatus, StationPiles
+from station_runtime.bus import BusUnavailable
 
 log = logging.getLogger("station.console.actions")
 
@@ -49,3 +52,42 @@ async def stop_session(state: ConsoleState, session_id: str) -> Answer:
     state.metrics.actions.labels("stop", str(answer.status)).inc()
     log.info("operator stop", extra={"session_id": session_id, "status": answer.status})
     return answer
+
+
+class SessionRunning(Exception):
+    """A pile cannot leave the station while a session runs on it."""
+
+    def __init__(self, pile_id: str, session_id: str) -> None:
+        super().__init__(f"session {session_id} is running on {pile_id}; stop it first")
+        self.session_id = session_id
+
+
+async def decommission(state: ConsoleState, pile_id: str, who: str) -> StationPiles:
+    """Take ``pile_id`` out of the station's pile set; its history stays.
+
+    Billing's word decides whether a session runs (raises :class:`SessionRunning`; no answer
+    raises ``OwnerAway``); the set's lock keeps an approval from interleaving. A session
+    that opens in the moment between billing's answer and the collector hearing the new set
+    is not lost: the collector serves a removed pile until its running session checks out.
+    """
+    async with state.piles.lock:
+        if not state.piles.has_pile(pile_id):
+            raise NoSuchPile(pile_id)
+        answer = await state.bus.ask(
+            channels.SESSION_QUERY,
+            SessionQuery(pile_id=pile_id),
+            timeout=state.settings.owner_timeout,
+            answers=lambda answer: answer.session is None or answer.session.pile_id == pile_id,
+        )
+        if answer is None:
+            raise OwnerAway("billing", "no answer to the session query")
+        session = answer.session
+        if session is not None and session.status is SessionStatus.ACTIVE:
+            raise SessionRunning(pile_id, session.session_id)
+        word = await state.piles.remove(pile_id, state.clock())
+    with contextlib.suppress(BusUnavailable):
+        # A later pile under the same id starts in service.
+        await state.bus.clear(channels.PILE_MAINTENANCE, pile=pile_id)
+    log.info("pile decommissioned", extra={"pile_id": pile_id, "who": who})
+    state.metrics.actions.labels("decommission", "done").inc()
+    return word

@@ -1,4 +1,4 @@
-"""The read model: the station as the bus tells it, one entry per pile of the layout.
+"""The read model: the station as the bus tells it, one entry per pile of the station.
 
 Every piece comes from a retained topic of its owner (a pile's status from its collector,
 its session and price from billing, bulletins from faults, maintenance from this service),
@@ -19,15 +19,17 @@ from pydantic import BaseModel, ConfigDict
 
 from station_protocol.bulletins import Bulletin
 from station_protocol.catalogue import Severity
-from station_protocol.ids import Layout, charger_of
+from station_protocol.ids import charger_of
 from station_protocol.messages import (
     PileBoardState,
     PileMaintenance,
     PileSession,
     PileStatus,
     SessionStatus,
+    StationPiles,
     TariffDisplay,
 )
+from station_runtime.pile_set import pile_order
 
 SEVERITY_ORDER = {
     Severity.CRITICAL: 0,
@@ -75,11 +77,14 @@ class PileEntry:
 Listener = Callable[[str], None]
 """Told the id of what changed: a pile id, or ``bulletins``."""
 BULLETINS = "bulletins"
+PILES = "piles"
+"""A pile left the station: the page draws the station again."""
 
 
 @dataclass
 class StationBoard:
-    layout: Layout
+    chargers: list[str]
+    """The station's chargers, in order, each drawn even when it has no pile."""
     piles: dict[str, PileEntry] = field(default_factory=dict)
     collectors: dict[str, bool] = field(default_factory=dict)
     """Each collector's last retained status: online or not (unknown counts as online
@@ -87,9 +92,30 @@ class StationBoard:
     bulletins: dict[tuple[str, str], Bulletin] = field(default_factory=dict)
     listeners: list[Listener] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        for pile_id in self.layout.pile_ids():
-            self.piles.setdefault(pile_id, PileEntry())
+    @classmethod
+    def of(cls, chargers: list[str], word: StationPiles) -> StationBoard:
+        board = cls(list(chargers))
+        board.follow(word)
+        return board
+
+    def follow(self, word: StationPiles) -> None:
+        """The station's pile set changed: draw the piles added, forget the piles removed."""
+        wanted = set(word.pile_ids())
+        added, removed = wanted - set(self.piles), set(self.piles) - wanted
+        for pile_id in removed:
+            del self.piles[pile_id]
+        for pile_id in added:
+            self.piles[pile_id] = PileEntry()
+            self._changed(pile_id)
+        if added or removed:
+            self._changed(PILES)
+
+    def layout(self) -> dict[str, list[str]]:
+        """Each charger's piles, in order: how the board draws the station."""
+        drawn: dict[str, list[str]] = {charger: [] for charger in self.chargers}
+        for pile_id in sorted(self.piles, key=pile_order):
+            drawn.setdefault(charger_of(pile_id), []).append(pile_id)
+        return drawn
 
     # -- what the bus says -----------------------------------------------------------------
 
@@ -154,7 +180,7 @@ class StationBoard:
         )
 
     def views(self) -> list[PileView]:
-        return [self.view(pile_id) for pile_id in sorted(self.piles, key=_pile_order)]
+        return [self.view(pile_id) for pile_id in sorted(self.piles, key=pile_order)]
 
     def fault_of(self, pile_id: str) -> str | None:
         shown = self.bulletins_of(pile_id)
@@ -205,8 +231,3 @@ class StationBoard:
     def _changed(self, what: str) -> None:
         for listener in self.listeners:
             listener(what)
-
-
-def _pile_order(pile_id: str) -> tuple[int, int]:
-    charger, number = pile_id.split("-p")
-    return int(charger[1:]), int(number)

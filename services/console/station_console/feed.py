@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 TOTALS = "totals"
+REGISTRATIONS = "registrations"
+"""The devices waiting for an operator changed."""
 
 
 @dataclass(eq=False)

@@ -11,15 +11,19 @@ import httpx
 from fastapi import FastAPI
 
 from station_console import pages
-from station_console.api.routes import board, kiosk, operations, piles
+from station_console.api.routes import board, kiosk, operations, piles, registrations
 from station_console.board import StationBoard
+from station_console.bridge_client import BridgeClient
 from station_console.core.config import SERVICE, Settings
-from station_console.feed import TOTALS, BoardFeed
+from station_console.feed import REGISTRATIONS, TOTALS, BoardFeed
 from station_console.history import HistoryWriter, pruned
 from station_console.listening import Listening
 from station_console.metrics import ConsoleMetrics
 from station_console.owners import Owner, Owners
+from station_console.pile_registry import PileRegistry
+from station_console.registrations import RegistrationDesk
 from station_console.state import ConsoleState
+from station_protocol.channels import ZigbeeChannels
 from station_runtime.clock import Clock, utc_now
 from station_runtime.service import Kit, ServiceSpec, build_app
 
@@ -38,22 +42,44 @@ async def assemble(kit: Kit[Settings]) -> ConsoleState:
         billing=await _owner(kit, "billing", str(settings.billing_url)),
         faults=await _owner(kit, "faults", str(settings.faults_url)),
     )
+    pile_set = await PileRegistry.open(kit.engine, bus, settings.layout, kit.clock())
+    board = StationBoard.of(settings.layout.charger_ids(), pile_set.word)
+    pile_set.listeners.append(board.follow)
+    desk = await _registrations(kit, pile_set)
+    desk.listeners.append(lambda: feed.notify(REGISTRATIONS))
     state = ConsoleState(
         settings=settings,
         clock=kit.clock,
         bus=bus,
         engine=kit.engine,
-        board=StationBoard(settings.layout),
+        board=board,
         feed=feed,
         history=history,
         owners=owners,
         metrics=metrics,
+        piles=pile_set,
+        registrations=desk,
     )
     Listening(bus, state.board, feed, history, kit.clock, settings.link_bucket).register()
     kit.background("history", history.run)
     kit.background("prune", lambda: _keep_pruned(state))
     kit.on_close(history.drain)
     return state
+
+
+async def _registrations(kit: Kit[Settings], piles: PileRegistry) -> RegistrationDesk:
+    """The desk where new devices wait, and the client of every charger's bridge."""
+    settings = kit.settings
+    zigbee = {
+        charger: ZigbeeChannels.for_charger(charger, settings.zigbee_root)
+        for charger in settings.layout.charger_ids()
+    }
+    bridge = BridgeClient(kit.bus, zigbee, settings.bridge_timeout)
+    bridge.register()
+    desk = RegistrationDesk(kit.engine, kit.clock, zigbee, bridge, piles)
+    await desk.load()
+    desk.register(kit.bus.subscribe)
+    return desk
 
 
 async def _owner(kit: Kit[Settings], name: str, url: str) -> Owner:
@@ -73,7 +99,7 @@ SPEC: ServiceSpec[Settings, ConsoleState] = ServiceSpec(
     name=SERVICE,
     title="Station console",
     assemble=assemble,
-    routers=[piles.router, board.router, operations.router, kiosk.router],
+    routers=[piles.router, board.router, operations.router, kiosk.router, registrations.router],
     database=lambda settings: settings.database(SERVICE),
     migrations=Path(__file__).parent / "migrations",
     bus=lambda settings: settings.bus_options(SERVICE),

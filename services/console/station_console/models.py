@@ -73,3 +73,45 @@ class FaultEntry(SQLModel, table=True):
     severity: str = Field(sa_column=Column(String(16), nullable=False))
     raised_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     cleared_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+
+
+class StationPile(SQLModel, table=True):
+    """A pile of the station: the configured layout at the first start, then every approved
+    registration. A decommissioned pile keeps its row (``removed_at``): its history stays,
+    and its id may be given to a new device later."""
+
+    __tablename__: ClassVar[str] = "console_piles"
+
+    pile_id: str = Field(sa_column=Column(String(16), primary_key=True))
+    charger: str = Field(sa_column=Column(String(8), nullable=False))
+    added_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    ieee_address: str | None = Field(default=None, sa_column=Column(String(18)))
+    """The device approved under this id; ``None`` for a pile of the configured layout."""
+    removed_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+
+
+class PileSetRevision(SQLModel, table=True):
+    """One row: how many times the pile set changed, and when it last did."""
+
+    __tablename__: ClassVar[str] = "console_pile_set"
+
+    id: int = Field(default=1, sa_column=Column(Integer(), primary_key=True))
+    revision: int = Field(sa_column=Column(Integer(), nullable=False))
+    changed_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class Registration(SQLModel, table=True):
+    """A device that joined a charger's Zigbee network, and what an operator decided."""
+
+    __tablename__: ClassVar[str] = "console_registrations"
+
+    ieee_address: str = Field(sa_column=Column(String(18), primary_key=True))
+    charger: str = Field(sa_column=Column(String(8), nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    """``joining`` (interview under way), ``pending``, ``approved``, ``rejected``, ``left``."""
+    joined_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    model: str | None = Field(default=None, sa_column=Column(String(64)))
+    vendor: str | None = Field(default=None, sa_column=Column(String(64)))
+    description: str | None = Field(default=None, sa_column=Column(String(200)))
+    pile_id: str | None = Field(default=None, sa_column=Column(String(16)))
+    decided_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))

@@ -13,6 +13,8 @@ from station_console.feed import BoardFeed
 from station_console.history import DayTotals, HistoryWriter, day_totals
 from station_console.metrics import ConsoleMetrics
 from station_console.owners import Owners
+from station_console.pile_registry import PileRegistry
+from station_console.registrations import RegistrationDesk
 from station_protocol.messages import PileBoardState
 from station_runtime.bus import Bus
 from station_runtime.clock import Clock
@@ -29,6 +31,8 @@ class ConsoleState:
     history: HistoryWriter
     owners: Owners
     metrics: ConsoleMetrics
+    piles: PileRegistry
+    registrations: RegistrationDesk
 
     async def totals(self) -> Totals:
         zone = self.settings.time_zone

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, HTTPException
+from pydantic import StringConstraints
 
 from station_console.state import ConsoleState
 from station_runtime.deps import RunningDep
@@ -18,6 +19,9 @@ def get_state(service: RunningDep) -> ConsoleState:
 
 
 StateDep = Annotated[ConsoleState, Depends(get_state)]
+
+Who = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+"""Who takes an operator action, for the logs."""
 
 
 def known_pile(state: ConsoleState, pile_id: str) -> str:

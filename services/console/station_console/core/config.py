@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from pydantic import AnyHttpUrl, Field
 from pydantic_settings import SettingsConfigDict
 
+from station_protocol.channels import Z2M_ROOT
 from station_protocol.ids import Layout
 from station_runtime.settings import DatabaseSettings, ServiceSettings, StationLayout, TimeZone
 
@@ -20,7 +21,8 @@ class Settings(ServiceSettings, DatabaseSettings):
     """Where the owners are, how the board speaks, how long history is kept.
 
     The database (``STATION_CONSOLE_DATABASE_URL``, by default
-    ``sqlite:///<data_dir>/console.db``) holds only the console's own monitoring history.
+    ``sqlite:///<data_dir>/console.db``) holds the console's own: the monitoring history,
+    the station's pile set and the registrations of new devices.
     """
 
     model_config = SettingsConfigDict(env_prefix="STATION_CONSOLE_", frozen=True, extra="ignore")
@@ -29,7 +31,13 @@ class Settings(ServiceSettings, DatabaseSettings):
     station_name: str = Field(default="station", max_length=64)
     """Shown at the top of the board."""
     layout: StationLayout = Layout(4, 12)
-    """The station's chargers x piles (``4x12``): the board draws every pile, heard or not."""
+    """The station's chargers x piles (``4x12``): its chargers, and its first pile set. The
+    set is stored at the console's first start and changes afterwards only through pile
+    registration and decommissioning (``console_piles``), never through this setting."""
+    zigbee_root: str = Z2M_ROOT
+    """The chargers' Zigbee2MQTT base topics are ``<zigbee_root>/<charger>``."""
+    bridge_timeout: float = Field(default=5.0, gt=0, le=60)
+    """Seconds to wait for a charger's Zigbee2MQTT to answer a registration request."""
     language: Language = "zh"
     """The board's language until a viewer switches it."""
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")

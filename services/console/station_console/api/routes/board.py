@@ -2,7 +2,8 @@
 
 The page loads one snapshot and then follows ``/api/v1/events`` (server-sent events): a
 ``pile`` event whenever a pile's view changes, ``bulletins`` when the active bulletins do,
-``totals`` when the day's totals may have. Nothing polls.
+``totals`` when the day's totals may have, ``piles`` when a pile joined or left the station,
+``registrations`` when the devices waiting for an operator did. Nothing polls.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 
 from station_console.api.deps import StateDep
-from station_console.board import BULLETINS, PileView
+from station_console.board import BULLETINS, PILES, PileView
 from station_console.core.config import Language
-from station_console.feed import TOTALS
+from station_console.feed import REGISTRATIONS, TOTALS
+from station_console.registrations import RegistrationView
 from station_console.state import ConsoleState, Totals
 from station_protocol.bulletins import Bulletin
 
@@ -36,18 +38,27 @@ class BoardSnapshot(BaseModel):
     piles: list[PileView]
     bulletins: list[Bulletin]
     totals: Totals
+    registrations: list[RegistrationView]
+    """Devices that joined a charger's network and wait for an operator."""
+
+
+class StationPiles(BaseModel):
+    """The ``piles`` event: the station's pile set changed, the page draws it again."""
+
+    chargers: dict[str, list[str]]
+    piles: list[PileView]
 
 
 async def snapshot(state: ConsoleState) -> BoardSnapshot:
-    layout = state.settings.layout
     return BoardSnapshot(
         station=state.settings.station_name,
         language=state.settings.language,
         currency=state.settings.currency,
-        chargers={charger: layout.piles_of(charger) for charger in layout.charger_ids()},
+        chargers=state.board.layout(),
         piles=state.board.views(),
         bulletins=state.board.active_bulletins(),
         totals=await state.totals(),
+        registrations=state.registrations.views(),
     )
 
 
@@ -79,14 +90,25 @@ async def follow(state: StateDep) -> AsyncIterator[ServerSentEvent]:
             while True:
                 changed = await watcher.changes(QUIET)
                 for what in sorted(changed):
-                    yield await _event(state, what)
+                    event = await _event(state, what)
+                    if event is not None:
+                        yield event
         finally:
             state.metrics.watchers.dec()
 
 
-async def _event(state: ConsoleState, what: str) -> ServerSentEvent:
+async def _event(state: ConsoleState, what: str) -> ServerSentEvent | None:
+    board = state.board
     if what == BULLETINS:
-        return ServerSentEvent(event="bulletins", data=state.board.active_bulletins())
+        return ServerSentEvent(event="bulletins", data=board.active_bulletins())
     if what == TOTALS:
         return ServerSentEvent(event="totals", data=await state.totals())
-    return ServerSentEvent(event="pile", data=state.board.view(what))
+    if what == REGISTRATIONS:
+        return ServerSentEvent(event="registrations", data=state.registrations.views())
+    if what == PILES:
+        return ServerSentEvent(
+            event="piles", data=StationPiles(chargers=board.layout(), piles=board.views())
+        )
+    if not board.has_pile(what):
+        return None  # it left the station since it changed; ``piles`` tells the page
+    return ServerSentEvent(event="pile", data=board.view(what))

@@ -3,19 +3,17 @@ into maintenance and back. Each goes through its owner (see :mod:`station_consol
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from station_console import actions
-from station_console.api.deps import StateDep, known_pile
+from station_console.api.deps import StateDep, Who, known_pile
 from station_console.api.problems import Problem
 from station_protocol.messages import PileMaintenance
 
 router = APIRouter(tags=["operations"])
-
-Who = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
 
 class Acknowledgement(BaseModel):
