@@ -212,6 +212,23 @@ def _known(rig: StationRig, billing: httpx.Client, sessions: Sequence[str]) -> d
     }
 
 
+async def _station_piles_charge(
+    rig: StationRig,
+    piles: Simulator,
+    verification: httpx.Client,
+    billing: httpx.Client,
+    cards: Cards,
+) -> Verdict:
+    """Every pile the station still has charges; the ones the fuzzing decommissioned are
+    named in the verdict."""
+    still = checks.station_piles(rig)
+    verdict = await checks.piles_charge(piles, verification, billing, cards, pile_ids=still)
+    gone = sorted(set(rig.layout.pile_ids()) - set(still))
+    if gone:
+        verdict = Verdict(verdict.name, verdict.ok, f"{verdict.detail}; decommissioned: {gone}")
+    return verdict
+
+
 async def hostile_rest(
     rig: StationRig,
     piles: Simulator,
@@ -249,7 +266,7 @@ async def hostile_rest(
         Verdict("no 5xx", not fives, "; ".join(fives[:5]) or f"{report.total} requests, none 5xx"),
         await checks.no_session_open(billing, rig),
         checks.billing_exact(billing, witnesses),
-        await checks.piles_charge(piles, verification, billing, cards),
+        await _station_piles_charge(rig, piles, verification, billing, cards),
         await checks.ledgers(verification, billing, cards),
     ]
     verdicts.insert(1, checks.no_errors(rig, offsets))
