@@ -24,9 +24,14 @@ from station_protocol import channels
 from station_protocol.ids import Layout, charger_of
 from station_protocol.messages import StationPiles
 from station_runtime.bus import Bus, BusUnavailable
+from station_runtime.deliveries import Cleared, Delivery
 from station_runtime.pile_set import pile_order
 
 log = logging.getLogger("station.console.piles")
+
+
+NOT_THE_CONSOLES = "not_the_consoles"
+"""The drop reason of a pile set on the console's topic that is not its own word."""
 
 
 class PileTaken(Exception):
@@ -116,7 +121,25 @@ class PileRegistry:
         word = await asyncio.to_thread(load_or_seed, engine, layout, at)
         registry = cls(engine, bus, word)
         bus.on_connect(registry.publish)
+        bus.subscribe(channels.STATION_PILES, registry.on_word, on_clear=registry.on_cleared)
         return registry
+
+    async def on_word(self, delivery: Delivery[StationPiles]) -> None:
+        """The console's own word comes back; any other on its topic is put right at once.
+
+        Nobody else may say which piles the station has (the broker's ACL says so in
+        secure mode); in open mode a stray or forged word is dropped, counted, and
+        overwritten with the console's, so that the followers are back on the truth within
+        one round trip.
+        """
+        if delivery.body == self.word:
+            return
+        self.bus.drop(delivery, NOT_THE_CONSOLES, channels.STATION_PILES.name)
+        await self.publish()
+
+    async def on_cleared(self, cleared: Cleared) -> None:
+        self.bus.drop(cleared, NOT_THE_CONSOLES, channels.STATION_PILES.name)
+        await self.publish()
 
     @property
     def lock(self) -> asyncio.Lock:

@@ -273,3 +273,24 @@ def replace_session(session: PileSession, pile_id: str) -> PileSession:
             "stopped_at": datetime.now(UTC),
         }
     )
+
+
+async def test_a_forged_or_deleted_pile_set_is_put_right_at_once(
+    console: Console, own_mosquitto: Mosquitto, eventually: Any
+) -> None:
+    ours = await retained_piles(own_mosquitto)
+    forged = StationPiles(chargers={"c1": ["c1-p09"]}, revision=7, changed_at=datetime.now(UTC))
+    async with aiomqtt.Client("127.0.0.1", own_mosquitto.port) as client:
+        topic = channels.STATION_PILES.topic()
+        await client.publish(topic, channels.STATION_PILES.encode(forged), qos=1, retain=True)
+        await eventually(lambda: _equal(own_mosquitto, ours), what="the console's word back")
+        await client.publish(topic, b"", qos=1, retain=True)
+        await eventually(lambda: _equal(own_mosquitto, ours), what="the console's word back")
+    assert "c1-p09" not in await console.piles()
+
+
+async def _equal(broker: Mosquitto, word: StationPiles) -> bool:
+    try:
+        return await retained_piles(broker) == word
+    except TimeoutError:
+        return False
