@@ -25,9 +25,17 @@ from station_console.core.config import Settings
 from station_console.main import create_app
 from station_console.state import ConsoleState
 from station_protocol import channels
-from station_protocol.messages import PileBoardState, PileStatus, ServiceStatus
+from station_protocol.messages import (
+    PileBoardState,
+    PileSession,
+    PileStatus,
+    ServiceStatus,
+    SessionAnswer,
+    SessionQuery,
+)
 from station_protocol.zigbee import OnlineState
 from station_runtime.bus import BrokerAddress, Bus, BusOptions
+from station_runtime.deliveries import Delivery
 from station_tools.mosquitto import Mosquitto
 from station_tools.testing import served
 
@@ -153,3 +161,21 @@ async def owners(own_mosquitto: Mosquitto) -> AsyncIterator[Owners]:
 def eventually_fixture() -> Callable[..., Any]:
     """``await eventually(check, timeout, what)``: poll until ``check`` is truthy."""
     return eventually
+
+
+@asynccontextmanager
+async def billing_answering(
+    broker: Mosquitto, sessions: dict[str, PileSession]
+) -> AsyncIterator[None]:
+    """Billing's side of the session query: these sessions, by pile."""
+
+    async def answer(delivery: Delivery[SessionQuery]) -> SessionAnswer:
+        return SessionAnswer(session=sessions.get(delivery.body.pile_id or ""))
+
+    name = f"test-billing-{uuid.uuid4().hex[:8]}"
+    options = BusOptions(broker=BrokerAddress.parse(broker.url), client_id=name, service=name)
+    bus = Bus(options)
+    bus.serve(channels.SESSION_QUERY, answer)
+    async with bus:
+        await bus.wait_connected(10)
+        yield

@@ -43,6 +43,9 @@ from station_protocol.messages import (
 from station_protocol.ocpi import Price
 from station_tools.browser import CHROMIUM, CHROMIUM_ARGS
 from station_tools.mosquitto import Mosquitto
+from station_tools.simulator import Simulator, SimulatorOptions
+
+from .conftest import billing_answering
 
 WALL = {"width": 1920, "height": 1080}
 PHONE = {"width": 390, "height": 844}
@@ -659,3 +662,39 @@ async def test_a_lost_connection_shows_a_banner_and_comes_back_with_a_fresh_snap
     await expect(tile(page, "c2-p11")).to_have_attribute("data-state", "plugged")
     await owners.status("c2-p11", PileBoardState.AVAILABLE)  # and it follows again
     await expect(tile(page, "c2-p11")).to_have_attribute("data-state", "available", timeout=LIVE)
+
+
+async def test_a_new_pile_is_registered_and_decommissioned_from_the_page(
+    screen: Screen, own_mosquitto: Mosquitto
+) -> None:
+    """Joining opened on c1, the device that joins approved as c1-p13 (drawn at once), then
+    decommissioned from its detail (billing says no session runs there)."""
+    options = SimulatorOptions(qos=1)
+    async with (
+        Simulator(own_mosquitto.url, Layout(1, 1), options) as simulator,
+        billing_answering(own_mosquitto, {}),
+    ):
+        page = await screen.open()
+        await page.locator("[data-join-charger]").select_option("c1")
+        await page.locator('[data-action="permit-join"]').click()
+        await expect(page.locator("[data-toast]")).to_contain_text("c1")
+        assert simulator.joining_open("c1")
+
+        device = (await simulator.new_device("c1")).pile_id
+        item = page.locator(f'[data-registration="{device}"]')
+        await expect(item).to_be_visible(timeout=LIVE * 5)
+        await expect(item.locator('[data-field="pile-id"]')).to_have_value("c1-p13")
+        await item.locator('[data-action="approve"]').click()
+
+        await expect(tile(page, "c1-p13")).to_be_visible(timeout=LIVE * 5)
+        await expect(item).to_have_count(0)
+        await expect(page.locator("[data-registrations-empty]")).to_be_visible()
+        assert simulator.has_pile("c1-p13")
+
+        await tile(page, "c1-p05").click()
+        decommission = page.locator('[data-action="decommission"]')
+        await decommission.click()
+        await decommission.click()
+        await expect(tile(page, "c1-p05")).to_have_count(0, timeout=LIVE * 5)
+        await expect(page.locator("[data-detail]")).not_to_be_visible()
+        await expect(tile(page, "c1-p04")).to_be_visible()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,17 +18,13 @@ from station_protocol import channels
 from station_protocol.ids import Layout
 from station_protocol.messages import (
     PileSession,
-    SessionAnswer,
-    SessionQuery,
     SessionStatus,
     StationPiles,
 )
-from station_runtime.bus import BrokerAddress, Bus, BusOptions
-from station_runtime.deliveries import Delivery
 from station_tools.mosquitto import Mosquitto
 from station_tools.simulator import Simulator, SimulatorOptions
 
-from .conftest import Console
+from .conftest import Console, billing_answering
 
 
 @pytest.fixture
@@ -204,24 +199,6 @@ async def test_a_rejected_device_is_removed_from_the_network(
     assert (await retained_piles(own_mosquitto)).revision == 0
     again = await console.http.post(f"/api/v1/registrations/{address}/reject")
     assert again.status_code == 404
-
-
-@asynccontextmanager
-async def billing_answering(
-    broker: Mosquitto, sessions: dict[str, PileSession]
-) -> AsyncIterator[None]:
-    """Billing's side of the session query: these sessions, by pile."""
-
-    async def answer(delivery: Delivery[SessionQuery]) -> SessionAnswer:
-        return SessionAnswer(session=sessions.get(delivery.body.pile_id or ""))
-
-    name = f"test-billing-{uuid.uuid4().hex[:8]}"
-    options = BusOptions(broker=BrokerAddress.parse(broker.url), client_id=name, service=name)
-    bus = Bus(options)
-    bus.serve(channels.SESSION_QUERY, answer)
-    async with bus:
-        await bus.wait_connected(10)
-        yield
 
 
 async def test_a_pile_is_decommissioned_only_without_a_running_session(

@@ -44,6 +44,11 @@ const STRINGS = {
     chart_states: "状态记录", chart_link: "信号质量", chart_energy: "每日电量 (kWh)",
     chart_sessions: "最近会话", chart_faults: "最近故障", no_history: "暂无记录",
     loading: "加载中…",
+    registrations: "新设备", no_registrations: "没有等待批准的设备", permit_join: "允许入网 60 秒",
+    joining_opened: "{charger} 允许入网至 {until}", approve: "批准", reject: "拒绝",
+    pile_id: "桩号", approved: "{device} 已批准为 {pile}", rejected: "{device} 已拒绝",
+    joined_at: "入网时间", unknown_device: "未知型号",
+    decommission: "退役此桩", decommission_confirm: "再次点击确认退役", decommissioned: "{pile} 已退役",
   },
   en: {
     title: "Station board", language: "Language", charger: "Charger", legend: "Legend",
@@ -73,6 +78,13 @@ const STRINGS = {
     chart_states: "State history", chart_link: "Link quality", chart_energy: "Energy per day (kWh)",
     chart_sessions: "Recent sessions", chart_faults: "Recent faults", no_history: "No history yet",
     loading: "Loading…",
+    registrations: "New devices", no_registrations: "No device waits for approval",
+    permit_join: "Allow joining (60 s)", joining_opened: "{charger} accepts new devices until {until}",
+    approve: "Approve", reject: "Reject", pile_id: "Pile id",
+    approved: "{device} approved as {pile}", rejected: "{device} rejected",
+    joined_at: "Joined", unknown_device: "unknown model",
+    decommission: "Decommission pile", decommission_confirm: "Click again to decommission",
+    decommissioned: "{pile} decommissioned",
   },
 };
 const STATE_COLOURS = {
@@ -91,6 +103,7 @@ const board = {
   detail: null,  // the pile id shown in the detail view
   history: null,
   acked: new Map(),  // bulletin id -> who, acknowledged from this page
+  registrations: [],  // devices that joined a charger's network and wait for an operator
 };
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -161,6 +174,7 @@ function renderAll() {
   renderLegend();
   renderChargers();
   renderBulletins();
+  renderRegistrations();
   renderTotals();
   if (board.detail) renderDetail();
 }
@@ -266,6 +280,62 @@ function bulletinItem(bulletin) {
   return item;
 }
 
+function renderRegistrations() {
+  const select = $("[data-join-charger]");
+  const chosen = select.value;
+  select.replaceChildren(...Object.keys(board.chargers).map((charger) => el("option", { value: charger }, charger)));
+  if (chosen && board.chargers[chosen]) select.value = chosen;
+  $("[data-registrations]").replaceChildren(...board.registrations.map(registrationItem));
+  $("[data-registrations-empty]").hidden = board.registrations.length > 0;
+}
+
+function nextFreePile(charger) {
+  // The pile id after the charger's highest: c1-p13 on a charger of twelve.
+  const numbers = (board.chargers[charger] ?? []).map((pileId) => Number(pileId.split("-p")[1]));
+  const next = Math.min(Math.max(0, ...numbers) + 1, 99);
+  return `${charger}-p${String(next).padStart(2, "0")}`;
+}
+
+function registrationItem(registration) {
+  const device = registration.ieee_address;
+  const what = [registration.vendor, registration.model].filter(Boolean).join(" ") || t("unknown_device");
+  const input = el("input", { type: "text", maxlength: "8", "data-field": "pile-id", "aria-label": t("pile_id"), value: nextFreePile(registration.charger) });
+  const approve = el("button", { type: "button", "data-action": "approve" }, t("approve"));
+  const reject = el("button", { type: "button", "data-action": "reject" }, t("reject"));
+  approve.addEventListener("click", () => decide(device, "approve", { pile_id: input.value.trim() }, [approve, reject]));
+  reject.addEventListener("click", () => decide(device, "reject", undefined, [approve, reject]));
+  return el("li", { class: "registration", "data-registration": device, "data-charger": registration.charger },
+    el("span", { class: "device", "data-field": "device" }, `${registration.charger} · ${device}`),
+    el("span", { class: "what", "data-field": "model" }, `${what} · ${t("joined_at")} ${when(registration.joined_at)}`),
+    el("span", { class: "decide" }, input, approve, reject));
+}
+
+async function decide(device, action, body, buttons) {
+  for (const button of buttons) button.disabled = true;
+  try {
+    const answer = await call("POST", `/api/v1/registrations/${encodeURIComponent(device)}/${action}`, body);
+    toast(action === "approve" ? t("approved", { device, pile: answer?.pile_id ?? "" }) : t("rejected", { device }));
+  } catch (error) {
+    toast(t("failed", { detail: error.message }), "error");
+  } finally {
+    for (const button of buttons) button.disabled = false;
+  }
+}
+
+async function permitJoin(button) {
+  const charger = $("[data-join-charger]").value;
+  if (!charger) return;
+  button.disabled = true;
+  try {
+    const answer = await call("POST", `/api/v1/chargers/${encodeURIComponent(charger)}/permit-join`, { seconds: 60 });
+    toast(t("joining_opened", { charger, until: when(answer?.until) }));
+  } catch (error) {
+    toast(t("failed", { detail: error.message }), "error");
+  } finally {
+    button.disabled = false;
+  }
+}
+
 function renderTotals() {
   const totals = board.totals;
   if (!totals) return;
@@ -344,6 +414,9 @@ function renderDetail() {
   const stop = $('[data-action="stop"]');
   stop.disabled = !view?.session_id;
   if (!stop.dataset.confirming) stop.textContent = t("stop");
+  const decommission = $('[data-action="decommission"]');
+  decommission.disabled = Boolean(view?.session_id);
+  if (!decommission.dataset.confirming) decommission.textContent = t("decommission");
   $('[data-action="maintenance-on"]').hidden = Boolean(view?.maintenance);
   $('[data-action="maintenance-off"]').hidden = !view?.maintenance;
   $("[data-reason]").hidden = Boolean(view?.maintenance);
@@ -504,6 +577,28 @@ async function stopSession(button) {
   }
 }
 
+async function decommissionPile(button) {
+  const pileId = board.detail;
+  if (!button.dataset.confirming) {
+    button.dataset.confirming = "true";
+    button.textContent = t("decommission_confirm");
+    setTimeout(() => { delete button.dataset.confirming; button.textContent = t("decommission"); }, CONFIRM_FOR);
+    return;
+  }
+  delete button.dataset.confirming;
+  button.textContent = t("decommission");
+  button.disabled = true;
+  try {
+    await call("DELETE", `/api/v1/piles/${encodeURIComponent(pileId)}`, { who: "operator" });
+    closeDetail();
+    toast(t("decommissioned", { pile: pileId }));
+  } catch (error) {
+    say(t("failed", { detail: error.message }), "error");
+  } finally {
+    button.disabled = false;
+  }
+}
+
 async function setMaintenance(active) {
   const pileId = board.detail;
   const reason = $("[data-reason]").value.trim();
@@ -549,6 +644,7 @@ function takeSnapshot(snapshot) {
   board.piles = new Map(snapshot.piles.map((view) => [view.id, view]));
   board.bulletins = snapshot.bulletins;
   board.totals = snapshot.totals;
+  board.registrations = snapshot.registrations ?? [];
   for (const id of board.acked.keys()) {
     if (!board.bulletins.some((bulletin) => bulletin.id === id)) board.acked.delete(id);
   }
@@ -574,6 +670,18 @@ function connect() {
     board.bulletins = JSON.parse(event.data);
     renderBulletins();
   });
+  source.addEventListener("piles", (event) => {
+    const station = JSON.parse(event.data);
+    board.chargers = station.chargers;
+    board.piles = new Map(station.piles.map((view) => [view.id, view]));
+    renderChargers();
+    renderRegistrations();
+    if (board.detail && !board.piles.has(board.detail)) closeDetail();
+  });
+  source.addEventListener("registrations", (event) => {
+    board.registrations = JSON.parse(event.data);
+    renderRegistrations();
+  });
   source.addEventListener("totals", (event) => {
     board.totals = JSON.parse(event.data);
     renderTotals();
@@ -598,6 +706,8 @@ function start() {
   $('[data-action="stop"]').addEventListener("click", (event) => stopSession(event.currentTarget));
   $('[data-action="maintenance-on"]').addEventListener("click", () => setMaintenance(true));
   $('[data-action="maintenance-off"]').addEventListener("click", () => setMaintenance(false));
+  $('[data-action="decommission"]').addEventListener("click", (event) => decommissionPile(event.currentTarget));
+  $('[data-action="permit-join"]').addEventListener("click", (event) => permitJoin(event.currentTarget));
   tick();
   setInterval(tick, 1000);
   connect();
