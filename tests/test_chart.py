@@ -1028,6 +1028,7 @@ def test_acl_gives_each_service_the_topics_its_code_uses(rendered_chart: Rendere
                 channels.SESSION_QUERY.topic(),
                 channels.PILE_METER.topic(pile="c2-p12"),
                 channels.replies("billing-pod-1"),
+                channels.STATION_PILES.topic(),
             ],
             "write": [
                 channels.replies("collector-c1"),
@@ -1051,6 +1052,7 @@ def test_acl_gives_each_service_the_topics_its_code_uses(rendered_chart: Rendere
                     service="sync", source="central", code="central_sync_backlog"
                 ),
                 channels.FAULT_BULLETIN.topic(source="c1-p01", code="pile_unreachable"),
+                channels.STATION_PILES.topic(),
             ],
             "write": [
                 channels.replies("collector-c1"),
@@ -1079,11 +1081,22 @@ def test_acl_gives_each_service_the_topics_its_code_uses(rendered_chart: Rendere
                 channels.COLLECTOR_STATUS.topic(charger="c2"),
                 channels.FAULT_BULLETIN.topic(source="c1-p01", code="pile_unreachable"),
                 channels.replies("console"),
+                channels.STATION_PILES.topic(),
+                c1.device_rename.response.topic(),
+                c1.permit_join.response.topic(),
+                c1.device_remove.response.topic(),
+                c1.bridge_event.topic(),
+                c1.bridge_info.topic(),
             ],
             "write": [
                 channels.PILE_MAINTENANCE.topic(pile="c1-p01"),
                 channels.KIOSK.topic(charger="c3"),
                 channels.SERVICE_STATUS.topic(service="console"),
+                channels.STATION_PILES.topic(),
+                channels.SESSION_QUERY.topic(),
+                c1.permit_join.request.topic(),
+                ZigbeeChannels.for_charger("c4").device_rename.request.topic(),
+                c1.device_remove.request.topic(),
             ],
         },
         "collector-c1": {
@@ -1100,10 +1113,14 @@ def test_acl_gives_each_service_the_topics_its_code_uses(rendered_chart: Rendere
                 channels.KIOSK.topic(charger="c1"),
                 channels.PILE_MAINTENANCE.topic(pile="c1-p01"),
                 channels.PILE_STATUS.topic(pile="c1-p12"),
+                channels.PILE_STATUS.topic(pile="c1-p13"),
+                channels.STATION_PILES.topic(),
             ],
             "write": [
                 channels.PILE_STATUS.topic(pile="c1-p01"),
                 channels.PILE_STATUS.topic(pile="c1-p12"),
+                channels.PILE_STATUS.topic(pile="c1-p13"),
+                channels.PILE_METER.topic(pile="c1-p99"),
                 channels.replies("console"),
                 channels.COLLECTOR_STATUS.topic(charger="c1"),
                 channels.COLLECTOR_BREATH.topic(charger="c1"),
@@ -1140,6 +1157,7 @@ def test_acl_keeps_each_service_to_its_own_part(rendered_chart: Rendered) -> Non
             ("write", channels.PILE_SESSION.topic(pile="c1-p01")),
         ],
         "faults": [
+            ("write", channels.STATION_PILES.topic()),
             ("write", channels.PILE_SESSION.topic(pile="c1-p01")),
             ("write", channels.COLLECTOR_BREATH.topic(charger="c1")),
             ("write", channels.COLLECTOR_STOP.topic(charger="c1")),
@@ -1163,8 +1181,12 @@ def test_acl_keeps_each_service_to_its_own_part(rendered_chart: Rendered) -> Non
             ("read", channels.VERIFICATION.topic()),
             ("read", channels.COLLECTOR_BREATH.topic(charger="c1")),
             ("read", channels.replies("collector-c1")),
+            # It registers piles through the bridge API, never commands a pile.
+            ("write", ZigbeeChannels.for_charger("c1").pile_set.topic(pile="c1-p01")),
+            ("read", ZigbeeChannels.for_charger("c1").pile_state.topic(pile="c1-p01")),
         ],
         "billing": [
+            ("write", channels.STATION_PILES.topic()),
             ("write", channels.FAULT_BULLETIN.topic(source="c1-p01", code="pile_unreachable")),
             ("write", channels.COLLECTOR_BREATH.topic(charger="c1")),
             ("write", channels.SERVICE_STATUS.topic(service="faults")),
@@ -1186,6 +1208,9 @@ def test_acl_keeps_each_service_to_its_own_part(rendered_chart: Rendered) -> Non
             ("read", channels.KIOSK.topic(charger="c1")),
             ("read", channels.PILE_MAINTENANCE.topic(pile="c1-p01")),
             ("write", channels.PILE_MAINTENANCE.topic(pile="c2-p01")),
+            ("write", channels.PILE_STATUS.topic(pile="c1-p13")),
+            # Only the console says which piles the station has.
+            ("write", channels.STATION_PILES.topic()),
         ],
     }
     for user, forbidden in refused.items():

@@ -38,8 +38,11 @@ zigbee2mqtt-{{ $charger }}:{{ include "station.chargerPassword" (list $root (pri
 {{- end -}}
 
 {{/*
-Deny by default: mosquitto lets a user use only the topics listed under it. A collector
+Deny by default: mosquitto lets a user use only the topics listed under it. The console
+alone writes the station's pile set, and it speaks to every charger's Zigbee2MQTT bridge
+API (pile registration). A collector
 publishes only under its own charger's topics, its own piles' meter readings and statuses
+(every pile id its charger may have, c<i>-p01..p99: a pile approved later is one of them)
 and the three request topics, and reads only its own replies (its client id is fixed to
 collector-c<i>), its own stop requests, kiosk requests and fault reports, its own piles'
 statuses (to say again one someone else overwrote) and maintenance, the pile sessions, and
@@ -61,6 +64,14 @@ topic read {{ . }}
 {{- range $svc.mqtt.write }}
 topic write {{ . }}
 {{- end }}
+{{- if eq $name "console" }}
+{{- range $charger := include "station.chargerIds" $root | trim | splitList "\n" | compact }}
+topic write {{ $z2m }}/{{ $charger }}/bridge/request/#
+topic read {{ $z2m }}/{{ $charger }}/bridge/response/#
+topic read {{ $z2m }}/{{ $charger }}/bridge/info
+topic read {{ $z2m }}/{{ $charger }}/bridge/event
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- range $charger := include "station.chargerIds" . | trim | splitList "\n" | compact }}
@@ -72,7 +83,7 @@ topic read station/v1/collectors/{{ $charger }}/stop
 topic read station/v1/collectors/{{ $charger }}/faults/#
 topic read station/v1/collectors/{{ $charger }}/kiosk
 topic readwrite {{ $z2m }}/{{ $charger }}/#
-{{- range $pile := until (int $root.Values.pilesPerCharger) }}
+{{- range $pile := until 99 }}
 {{- $pileId := printf "%s-p%02d" $charger (add1 $pile) }}
 topic write station/v1/piles/{{ $pileId }}/meter
 topic readwrite station/v1/piles/{{ $pileId }}/status
@@ -87,6 +98,7 @@ topic read station/v1/replies/collector-{{ $charger }}
 topic write station/v1/replies/console
 topic read station/v1/sessions/+
 topic read station/v1/services/faults/status
+topic read station/v1/console/piles
 {{- if $root.Values.zigbee2mqtt.enabled }}
 
 user zigbee2mqtt-{{ $charger }}
