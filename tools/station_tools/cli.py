@@ -37,6 +37,7 @@ from station_tools.simulator.control import (
     join_device,
     send_control,
     simulator_status,
+    station_piles,
 )
 from station_tools.station_file import StationFile, pid_alive
 
@@ -359,13 +360,7 @@ async def _act(broker: BrokerAddress, pile_id: str, control: PileControl, watch:
     status = await _running_simulator(broker, charger_of(pile_id), f"{pile_id} is not a pile")
     if status is None:
         return 1
-    if status.layout is not None and not Layout.parse(status.layout).has_pile(pile_id):
-        # A pile outside the layout may have joined and been named since: let it through.
-        print(
-            f"station pile: {pile_id} is not a pile of the simulated {status.layout} layout; "
-            "sent anyway, in case it joined since",
-            file=sys.stderr,
-        )
+    await _warn_if_stranger(broker, pile_id, status)
     detail = control.card_uid or control.error_code or ""
     print(f"{pile_id}: {control.command} {detail}".rstrip(), flush=True)
     await send_control(
@@ -377,6 +372,26 @@ async def _act(broker: BrokerAddress, pile_id: str, control: PileControl, watch:
         show=lambda display: print(f"{pile_id} screen: {' | '.join(display.lines)}", flush=True),
     )
     return 0
+
+
+async def _warn_if_stranger(broker: BrokerAddress, pile_id: str, status: SimulatorStatus) -> None:
+    """Say so when the station does not have ``pile_id`` (a typo, a pile not approved yet or
+    decommissioned): the device is told all the same, as a real one would act, and the
+    station ignores it."""
+    piles = await station_piles(broker)
+    if piles is not None:
+        if not piles.has_pile(pile_id):
+            print(
+                f"station pile: {pile_id} is not a pile of the station (its console's pile "
+                f"set, revision {piles.revision}); sent anyway, the station will ignore it",
+                file=sys.stderr,
+            )
+    elif status.layout is not None and not Layout.parse(status.layout).has_pile(pile_id):
+        print(
+            f"station pile: {pile_id} is not a pile of the simulated {status.layout} layout; "
+            "sent anyway, in case it joined since",
+            file=sys.stderr,
+        )
 
 
 def sync_token(args: argparse.Namespace) -> int:

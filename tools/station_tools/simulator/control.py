@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from station_protocol import channels
 from station_protocol.channels import Z2M_ROOT, ZigbeeChannels
 from station_protocol.ids import charger_of
+from station_protocol.messages import StationPiles
 from station_protocol.simulator import (
     ChargerControl,
     ChargerControlCommand,
@@ -214,6 +215,24 @@ async def simulator_status(broker: BrokerAddress, timeout: float = 2.0) -> Simul
                     try:
                         return SimulatorStatus.model_validate_json(payload)
                     except ValidationError:
+                        return None
+    return None
+
+
+async def station_piles(broker: BrokerAddress, timeout: float = 1.0) -> StationPiles | None:
+    """The console's retained pile set on ``broker``; ``None`` if no console ever said it.
+
+    Raises ``aiomqtt.MqttError`` when the broker cannot be reached.
+    """
+    async with _client(broker, timeout) as client:
+        await client.subscribe(channels.STATION_PILES.topic(), qos=1)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                async for message in client.messages:
+                    payload = message.payload if isinstance(message.payload, bytes) else b""
+                    try:
+                        return channels.STATION_PILES.decode(payload)
+                    except ValueError:
                         return None
     return None
 
