@@ -1028,6 +1028,7 @@ def test_acl_gives_each_service_the_topics_its_code_uses(rendered_chart: Rendere
                 channels.SESSION_QUERY.topic(),
                 channels.PILE_METER.topic(pile="c2-p12"),
                 channels.replies("billing-pod-1"),
+                channels.STATION_PILES.topic(),
             ],
             "write": [
                 channels.replies("collector-c1"),
@@ -1051,6 +1052,7 @@ def test_acl_gives_each_service_the_topics_its_code_uses(rendered_chart: Rendere
                     service="sync", source="central", code="central_sync_backlog"
                 ),
                 channels.FAULT_BULLETIN.topic(source="c1-p01", code="pile_unreachable"),
+                channels.STATION_PILES.topic(),
             ],
             "write": [
                 channels.replies("collector-c1"),
