@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from station_billing.api.routes import assignments, debits, sessions, tariffs
 from station_billing.assignment_store import AssignmentStore
+from station_billing.billable_piles import BillablePiles
 from station_billing.compiled_tariffs import CompiledTariffs
 from station_billing.core.config import SERVICE, Settings
 from station_billing.debit_settler import DebitSettler
@@ -42,6 +43,7 @@ async def assemble(kit: Kit[Settings]) -> BillingState:
     default = StoredTariff(default_tariff(settings, clock()), None)
     in_effect = TariffsInEffect(assignments, tariffs, default)
     compiled = CompiledTariffs(default)
+    billable = BillablePiles.of(settings.layout)
     displays = TariffDisplays(
         bus=bus,
         in_effect=in_effect,
@@ -50,7 +52,7 @@ async def assemble(kit: Kit[Settings]) -> BillingState:
         zone=zone,
         clock=clock,
         metrics=metrics,
-        layout=settings.layout,
+        billable=billable,
         max_wait=settings.display_max_wait,
     )
     meters = MeterFeed(
@@ -63,6 +65,7 @@ async def assemble(kit: Kit[Settings]) -> BillingState:
         clock=clock,
         metrics=metrics,
         settings=settings,
+        billable=billable,
         on_new_pile=displays.poke,
     )
     debit_store = DebitStore(engine)
@@ -79,7 +82,10 @@ async def assemble(kit: Kit[Settings]) -> BillingState:
         clock=clock,
         zone=zone,
         settings=settings,
+        billable=billable,
     )
+    billable.on_change(displays.piles_changed)
+    billable.register(bus)
     requests.register()
     meters.register()
 

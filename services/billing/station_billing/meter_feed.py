@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from station_billing.billable_piles import BillablePiles
 from station_billing.compiled_tariffs import CompiledTariffs
 from station_billing.core.config import Settings
 from station_billing.metering import MeterSample
@@ -95,6 +96,7 @@ class MeterFeed:
     clock: Callable[[], datetime]
     metrics: BillingMetrics
     settings: Settings
+    billable: BillablePiles
     on_new_pile: Callable[[], None] = lambda: None
     _tracked: dict[str, _Tracked] = field(default_factory=dict)
     _piles: set[str] = field(default_factory=set)
@@ -166,8 +168,7 @@ class MeterFeed:
     async def on_reading(self, delivery: Delivery[MeterReading]) -> None:
         reading = delivery.body
         now = self.clock()
-        layout = self.settings.layout
-        if layout is not None and not layout.has_pile(reading.pile_id):
+        if not await self._billable(reading.pile_id):
             # Nothing to bill, and no pile to remember (a forged stream of made-up piles
             # would otherwise grow the tariff displays without end).
             self.metrics.meter_readings.labels(MeterOutcome.UNKNOWN_PILE.value).inc()
@@ -200,6 +201,15 @@ class MeterFeed:
         await self._keep(session, tracked, sample)
         tracked.latest = sample
         await self._check_balance(session.id, tracked, now)
+
+    async def _billable(self, pile_id: str) -> bool:
+        """A pile of the set, or one that left it with a session still running there: that
+        session's readings are still its bill."""
+        if self.billable.accepts(pile_id):
+            return True
+        if not self.billable.has_departed(pile_id):
+            return False
+        return await asyncio.to_thread(self.sessions.active_on_pile, pile_id) is not None
 
     def _session_for(self, reading: MeterReading) -> ChargingSession | None:
         if reading.session_id is not None:

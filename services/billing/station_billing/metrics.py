@@ -33,7 +33,7 @@ class MeterOutcome(StrEnum):
     IMPLAUSIBLE = "implausible"
     """Out of range, or more than the pile's rated power could deliver since: dropped."""
     UNKNOWN_PILE = "unknown_pile"
-    """A pile outside the station's layout: dropped."""
+    """A pile outside the station's pile set (with no session still running there): dropped."""
 
 
 @dataclass(frozen=True)

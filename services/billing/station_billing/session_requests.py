@@ -24,6 +24,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from station_billing.billable_piles import BillablePiles
 from station_billing.compiled_tariffs import CompiledTariffs
 from station_billing.core.config import Settings
 from station_billing.debit_settler import DebitSettler
@@ -92,6 +93,8 @@ class SessionRequests:
     clock: Clock
     zone: StationZone
     settings: Settings
+    billable: BillablePiles
+    """The piles a session may open on; a checkout is answered on any pile."""
     _trips: RoundTrips = field(default_factory=lambda: RoundTrips("billing"))
 
     def register(self) -> None:
@@ -149,8 +152,7 @@ class SessionRequests:
     async def _refusal(self, request: SessionOpenRequest, now: datetime) -> str | None:
         """Why an opening cannot be true (a pile the station does not have, a meter reading
         that is not the pile's), or ``None``."""
-        layout = self.settings.layout
-        if layout is not None and not layout.has_pile(request.pile_id):
+        if not self.billable.accepts(request.pile_id):
             self.metrics.sessions_refused.labels("unknown_pile").inc()
             log.warning(
                 "session not opened: no such pile at this station",

@@ -8,6 +8,11 @@ tariff or an assignment changes (the REST API pokes it), at the next time-band b
 the tariff in effect (local time, daylight-saving aware), when an assignment or a tariff's
 validity starts or ends, and at least every ``display_max_wait`` seconds. A display is only
 published when its content changed, so a pile's retained message is always the latest.
+
+The piles shown are the station's pile set (:mod:`station_billing.billable_piles`): a pile
+the console approves shows its price at once, and a pile it removes has its retained display
+deleted, so that no pile that is not there any more offers a price. Before billing knows the
+set (no layout, no word from the console yet) the piles shown are those it has heard of.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from station_billing.billable_piles import BillablePiles
 from station_billing.compiled_tariffs import CompiledTariffs
 from station_billing.metrics import BillingMetrics
 from station_billing.pile_store import PileStore
@@ -32,9 +38,9 @@ from station_billing.pricing.localtime import (
 )
 from station_billing.tariff_in_effect import TariffsInEffect
 from station_protocol import channels
-from station_protocol.ids import Layout
 from station_protocol.messages import TariffDisplay
 from station_runtime.bus import Bus, BusUnavailable
+from station_runtime.pile_set import PileSetChange
 from station_runtime.tasks import stop_if_cancelled
 
 log = logging.getLogger("station.billing.displays")
@@ -120,9 +126,11 @@ class TariffDisplays:
     zone: StationZone
     clock: Callable[[], datetime]
     metrics: BillingMetrics
-    layout: Layout | None
+    billable: BillablePiles
     max_wait: float
     _published: dict[str, str] = field(default_factory=dict)
+    _leaving: set[str] = field(default_factory=set)
+    """Piles removed from the set whose retained display is still to be deleted."""
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _loop: asyncio.AbstractEventLoop | None = None
 
@@ -135,11 +143,17 @@ class TariffDisplays:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._wake.set)
 
+    def piles_changed(self, change: PileSetChange) -> None:
+        """The pile set changed: show the new piles' price, delete the removed ones'."""
+        self._leaving.update(change.removed)
+        self._leaving.difference_update(change.added)
+        self.poke()
+
     def pile_ids(self) -> list[str]:
-        known = set(self.piles.all())
-        if self.layout is not None:
-            known.update(self.layout.pile_ids())
-        return sorted(known)
+        """The piles to show a price on: the pile set, or before it is known the piles
+        billing heard of (blocking)."""
+        piles = self.billable.pile_ids()
+        return piles if piles is not None else sorted(self.piles.all())
 
     def _displays(self, now: datetime) -> tuple[list[TariffDisplay], datetime | None]:
         """Every pile's display now, and when the next one may change (blocking)."""
@@ -169,7 +183,17 @@ class TariffDisplays:
             await self.bus.send(channels.PILE_TARIFF, display, pile=display.pile_id)
             self._published[display.pile_id] = content
             self.metrics.tariff_displays.inc()
+        shown = {display.pile_id for display in displays}
+        for pile_id in sorted((self._leaving | self._published.keys()) - shown):
+            await self._withdraw(pile_id)
         return next_change
+
+    async def _withdraw(self, pile_id: str) -> None:
+        """An empty retained message deletes the pile's display on the broker."""
+        await self.bus.clear(channels.PILE_TARIFF, pile=pile_id)
+        self._published.pop(pile_id, None)
+        self._leaving.discard(pile_id)
+        log.info("tariff display withdrawn: the pile left the station", extra={"pile_id": pile_id})
 
     async def run(self) -> None:
         """Until cancelled: publish, then wait for the next change, a poke, or ``max_wait``."""

@@ -114,6 +114,28 @@ class FaultAnnouncer:
             log.info("fault cleared", extra=_ids(episode))
         return episode
 
+    async def withdraw_pile(self, pile_id: str) -> list[FaultEpisode]:
+        """A pile the station no longer has: every fault about it is cleared, as a cleared
+        report clears it (episode closed, retained bulletin deleted); the episodes closed.
+
+        Open episodes and bulletins shown both count: an episode whose bulletin did not reach
+        the broker would otherwise be republished by the next reconciliation, and a bulletin
+        another replica raised may not be in this replica's reading of the database yet.
+        """
+        episodes = await asyncio.to_thread(self.store.open_episodes)
+        about = {(e.source, e.code) for e in episodes if _about(pile_id, e.source, e.pile_id)}
+        about |= {
+            key
+            for key, bulletin in self.board.snapshot().items()
+            if _about(pile_id, bulletin.source, bulletin.pile_id)
+        }
+        closed = []
+        for source, code in sorted(about):
+            episode = await self.clear_fault(source, code)
+            if episode is not None:
+                closed.append(episode)
+        return closed
+
     async def acknowledge(self, episode_id: str, who: str) -> FaultEpisode | None:
         found = await asyncio.to_thread(self.store.get, episode_id)
         if found is None:
@@ -222,6 +244,11 @@ class FaultAnnouncer:
         self.metrics.latency(LatencyStage.DETECT, episode.code, detect)
         publish = (self.clock() - due).total_seconds()
         self.metrics.latency(LatencyStage.PUBLISH, episode.code, publish)
+
+
+def _about(pile_id: str, source: str, about_pile: str | None) -> bool:
+    """A fault is about the pile if it names the pile, or the pile is its source."""
+    return pile_id in (source, about_pile)
 
 
 def _ids(episode: FaultEpisode) -> dict[str, str | None]:

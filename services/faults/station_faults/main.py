@@ -15,6 +15,7 @@ from station_faults.core.config import SERVICE, Settings
 from station_faults.episodes import EpisodeStore
 from station_faults.liveness import CollectorLiveness
 from station_faults.metrics import BoardCollector, FaultMetrics
+from station_faults.piles import ExpectedPiles, PileFollower
 from station_faults.reports import ReportHandler
 from station_protocol.catalogue import load_catalogue
 from station_runtime.clock import Clock, utc_now
@@ -28,9 +29,8 @@ async def assemble(kit: Kit[Settings]) -> FaultAnnouncer:
     metrics = FaultMetrics.on(kit.registry)
     kit.count_drops(metrics.count_drop)
     board = ActiveBulletins()
-    kit.registry.register(
-        BoardCollector(board, settings.layout.pile_ids, catalogue.unreachable_codes())
-    )
+    expected = ExpectedPiles.of(settings.layout)
+    kit.registry.register(BoardCollector(board, expected.pile_ids, catalogue.unreachable_codes()))
     store = EpisodeStore(kit.engine)
     announcer = FaultAnnouncer(
         bus=bus,
@@ -43,7 +43,9 @@ async def assemble(kit: Kit[Settings]) -> FaultAnnouncer:
     )
     BoardFeed(bus, board).register()
     bus.on_connect(announcer.connected)
-    ReportHandler(bus, announcer, catalogue, settings.layout).register()
+    # Before the reports: the retained word on the piles comes first after a (re)connection.
+    PileFollower(bus, expected, announcer).register()
+    ReportHandler(bus, announcer, catalogue, expected).register()
     liveness = CollectorLiveness(
         bus=bus,
         store=store,

@@ -30,7 +30,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from station_protocol.ids import charger_of, is_pile_id
+from station_protocol.ids import charger_of
 from station_runtime.deliveries import Dropped, DropReason
 
 if TYPE_CHECKING:
@@ -72,7 +72,8 @@ class DropRefusal(StrEnum):
     UNKNOWN_CODE = "unknown_code"
     """A report names a fault the catalogue lacks: no causes and remedies to announce."""
     UNKNOWN_PILE = "unknown_pile"
-    """A report names a charger or a pile outside the station's layout: nothing to repair."""
+    """A report names a charger outside the station's layout or a pile outside its pile
+    set: nothing to repair."""
 
 
 class LatencyStage(StrEnum):
@@ -141,7 +142,8 @@ class BoardCollector(Collector):
 
     board: ActiveBulletins
     piles: Callable[[], Iterable[str]]
-    """The station's piles (its layout), so a pile with no fault is exported as up."""
+    """The piles the station has now (its pile set), so a pile with no fault is exported as
+    up, and a pile removed from the set is not exported at all."""
     unreachable_codes: frozenset[str]
 
     def collect(self) -> Iterator[Metric]:
@@ -166,15 +168,12 @@ class BoardCollector(Collector):
             if bulletin.code in self.unreachable_codes:
                 down.add(bulletin.pile_id or bulletin.charger or bulletin.source)
         yield active
-        piles = set(self.piles()) | {b.pile_id for b in shown if b.pile_id is not None}
         up = GaugeMetricFamily(
             "station_pile_up",
             "0 while the station cannot reach the pile (pile, its Zigbee2MQTT or its collector)",
             labels=["pile", "charger"],
         )
-        for pile in sorted(piles):
-            if not is_pile_id(pile):
-                continue
+        for pile in self.piles():
             charger = charger_of(pile)
             up.add_metric([pile, charger], 0 if pile in down or charger in down else 1)
         yield up

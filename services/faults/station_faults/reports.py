@@ -9,10 +9,11 @@ Reports arrive decoded by their channel: the bus drops and counts one it cannot 
 report whose topic and payload disagree, or that names a code the catalogue does not know,
 is dropped and counted here: a bulletin always names causes and remedies from the
 catalogue, and a collector speaks only for its own piles. A collector's report about a
-charger or a pile outside the station's layout (setting ``layout``) is dropped and counted
-as ``unknown_pile``, raise or clear: a bulletin for ``c9-p01`` on a 4 x 12 station would send
-someone to repair a pile that does not exist. An empty retained payload (the report
-deleted) clears, like ``active: false``.
+charger outside the station's layout, or about a pile outside the station's pile set (the
+console's word, the layout until it is heard: :mod:`station_faults.piles`), is dropped and
+counted as ``unknown_pile``, raise or clear: a bulletin for ``c9-p01`` on a 4 x 12 station, or
+for a pile decommissioned yesterday, would send someone to repair a pile that is not there.
+An empty retained payload (the report deleted) clears, like ``active: false``.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from datetime import datetime
 from station_faults.announcer import FaultAnnouncer
 from station_faults.episodes import Sighting
 from station_faults.metrics import DropRefusal, MessageKind
+from station_faults.piles import ExpectedPiles
 from station_protocol import channels
 from station_protocol.catalogue import Catalogue
-from station_protocol.ids import Layout, charger_of, is_pile_id
+from station_protocol.ids import charger_of, is_pile_id
 from station_protocol.messages import FaultReport, ServiceFaultReport
 from station_runtime.bus import Bus, by_topic
 from station_runtime.deliveries import Cleared, Delivery
@@ -56,7 +58,7 @@ class ReportHandler:
     bus: Bus
     announcer: FaultAnnouncer
     catalogue: Catalogue
-    layout: Layout
+    piles: ExpectedPiles
 
     def register(self) -> None:
         # A lane per report topic: one (source, code) in order, different faults side by side.
@@ -139,10 +141,11 @@ class ReportHandler:
         await self.announcer.clear_fault(source, cleared.params["code"])
 
     def _in_station(self, charger: str, pile_id: str | None) -> bool:
-        """The charger, and the pile if the report names one, are in the station's layout."""
-        if charger not in self.layout.charger_ids():
+        """The charger is one of the layout's, and the pile, if the report names one, is one of
+        the pile set's."""
+        if not self.piles.has_charger(charger):
             return False
-        return pile_id is None or pile_id in self.layout.piles_of(charger)
+        return pile_id is None or self.piles.has_pile(pile_id)
 
     def _usable(
         self, message: Delivery[FaultReport] | Delivery[ServiceFaultReport] | Cleared

@@ -42,9 +42,12 @@ class Settings(ServiceSettings, DatabaseSettings, MeterSettings):
     time_zone: TimeZone = ZoneInfo("Asia/Shanghai")
     """IANA zone in which tariff restrictions (time bands, days) are evaluated."""
     layout: StationLayout | None = None
-    """``NxM``: the station's piles, which get the tariff display before anyone charges.
+    """``NxM``: the station's first pile set, until the console's word on the piles arrives
+    (``station/v1/console/piles``), which replaces it whole: the piles sessions open on and
+    that get the tariff display before anyone charges.
 
-    Piles billing hears of (a session, a meter reading) get one too, layout or not.
+    Without a layout billing takes any pile until the console's first word, and shows the
+    tariff on the piles it hears of (a session, a meter reading).
     """
     meter_sample_interval: float = Field(default=15.0, gt=0)
     """Seconds between kept meter samples of a session while nothing price-relevant changes.
