@@ -42,8 +42,9 @@ Deny by default: mosquitto lets a user use only the topics listed under it. A co
 publishes only under its own charger's topics, its own piles' meter readings and statuses
 and the three request topics, and reads only its own replies (its client id is fixed to
 collector-c<i>), its own stop requests, kiosk requests and fault reports, its own piles'
-statuses (to say again one someone else overwrote) and maintenance, the pile sessions, and
-the faults service's status (a restart of it is not a lost local server). It answers the
+statuses (to say again one someone else overwrote) and maintenance, the pile sessions, the
+faults service's status (a restart of it is not a lost local server) and the console's pile
+set (which piles it serves). It answers the
 console's kiosk requests on the console's reply topic only: the console's client id is
 meant to be fixed to "console" where it is deployed, as a collector's is to collector-c<i>.
 */}}
@@ -87,6 +88,7 @@ topic read station/v1/replies/collector-{{ $charger }}
 topic write station/v1/replies/console
 topic read station/v1/sessions/+
 topic read station/v1/services/faults/status
+topic read station/v1/console/piles
 {{- if $root.Values.zigbee2mqtt.enabled }}
 
 user zigbee2mqtt-{{ $charger }}
