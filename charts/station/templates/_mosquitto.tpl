@@ -45,8 +45,9 @@ publishes only under its own charger's topics, its own piles' meter readings and
 (every pile id its charger may have, c<i>-p01..p99: a pile approved later is one of them)
 and the three request topics, and reads only its own replies (its client id is fixed to
 collector-c<i>), its own stop requests, kiosk requests and fault reports, its own piles'
-statuses (to say again one someone else overwrote) and maintenance, the pile sessions, and
-the faults service's status (a restart of it is not a lost local server). It answers the
+statuses (to say again one someone else overwrote) and maintenance, the pile sessions, the
+faults service's status (a restart of it is not a lost local server) and the console's pile
+set (which piles it serves). It answers the
 console's kiosk requests on the console's reply topic only: the console's client id is
 meant to be fixed to "console" where it is deployed, as a collector's is to collector-c<i>.
 */}}

@@ -18,6 +18,16 @@ decides both at once, in message order, and hands back the work that carries the
 out and says what came of it (:class:`~station_collector.outcome.Outcome`), which the kiosk
 answers with. The board's status of each pile (``PILE_STATUS``) is :mod:`.status`'s, its
 word :mod:`.board_state`'s; maintenance is the console's retained word (:mod:`.maintenance`).
+
+Which piles it serves is the console's word too (``STATION_PILES``, followed by
+:class:`~station_runtime.pile_set.PileSet`; the ``piles`` setting is only the set before that
+word is heard). A pile added is served from then on as any pile not yet heard; a pile removed
+is forgotten at once (no breath, no bulletin, its retained reports and status deleted),
+unless a session runs on it: then it is *retiring*, refuses new starts and is served until
+that session checks out, so that no session is ever lost. A message on the charger's
+Zigbee2MQTT from any device that is not a pile served here (an IEEE address not renamed
+yet, another charger's pile, a decommissioned one) is a *stranger*: never acted on, counted
+in ``station_collector_stranger_messages`` (and, as always, ``unknown_pile`` drops).
 """
 
 from __future__ import annotations
@@ -46,7 +56,7 @@ from station_collector.status import PileStatuses
 from station_collector.watch import Watch
 from station_protocol import channels
 from station_protocol.channels import ZigbeeChannels
-from station_protocol.ids import pile_id
+from station_protocol.ids import charger_of, pile_id
 from station_protocol.messages import (
     AuthorizationWithdrawal,
     CheckoutReply,
@@ -84,6 +94,7 @@ from station_protocol.zigbee import (
 )
 from station_runtime.bus import Bus, BusUnavailable
 from station_runtime.deliveries import Delivery, Dropped
+from station_runtime.pile_set import PileSet, PileSetChange
 from station_runtime.tasks import RoundTrips
 
 log = logging.getLogger("station.collector")
@@ -113,17 +124,20 @@ class Collector:
     piles: dict[str, Pile] = field(default_factory=dict)
     _trips: RoundTrips = field(default_factory=lambda: RoundTrips("collector"))
     tariffs: dict[str, TariffDisplay] = field(default_factory=dict)
-    """The price in effect on each pile (billing's retained word), shown on plug."""
+    """The price in effect on each of the charger's piles (billing's retained word), shown on
+    plug; kept for piles not served too, so that a pile added later shows its price."""
+    retiring: set[str] = field(default_factory=set)
+    """Piles the console removed while a session ran on them: served until it checks out."""
+    status_followed: set[str] = field(default_factory=set)
+    """Piles whose status topic this collector reads (its own word coming back)."""
 
     def __post_init__(self) -> None:
         settings = self.settings
         index = int(settings.charger[1:])
-        for j in range(1, settings.piles + 1):
-            pile = pile_id(index, j)
-            self.piles[pile] = Pile(
-                PileFlow(pile, settings.pairing_window, settings.repeat_window),
-                PileReadings(meter=settings.meter_credit(pile)),
-            )
+        configured = [pile_id(index, j) for j in range(1, settings.piles + 1)]
+        self.pile_set = PileSet.of(configured, charger=settings.charger)
+        for pile in self.pile_set.pile_ids():
+            self.piles[pile] = self._new_pile(pile)
         self.zigbee = ZigbeeChannels.for_charger(settings.charger, settings.zigbee_root)
         # The drops that are pile messages (this charger's Zigbee2MQTT), counted by kind.
         zigbee = self.zigbee
@@ -131,6 +145,9 @@ class Collector:
             channel.name
             for channel in (zigbee.pile_state, zigbee.pile_availability, zigbee.bridge_state)
         )
+        # The drops that are a device's own messages (not its bridge's): a stranger's, if
+        # the device is no pile served here.
+        self.device_kinds = frozenset((zigbee.pile_state.name, zigbee.pile_availability.name))
         served = tuple(self.piles)
         self.statuses = PileStatuses(
             self.bus, served, self.pile_status, self._spawn, settings.status_interval
@@ -153,6 +170,14 @@ class Collector:
             rejoin=self.bus.options.longest_retry,
             startup_grace=settings.startup_grace,
             on_change=self.statuses.changed,
+        )
+        self._count_piles()
+
+    def _new_pile(self, pile: str) -> Pile:
+        settings = self.settings
+        return Pile(
+            PileFlow(pile, settings.pairing_window, settings.repeat_window),
+            PileReadings(meter=settings.meter_credit(pile)),
         )
 
     @property
@@ -178,13 +203,101 @@ class Collector:
         bus.subscribe(channels.KIOSK, self.on_kiosk, only=only_ours)
         self.maintenance.register()
         for pile in self.piles:
-            bus.subscribe(
-                channels.PILE_STATUS,
-                self.statuses.on_echo,
-                only={"pile": pile},
-                on_clear=self.statuses.on_cleared,
-            )
+            self._follow_status(pile)
         bus.on_connect(self.statuses.republish)
+        self.pile_set.on_change(self.on_pile_set)
+        self.pile_set.register(bus)
+
+    def _follow_status(self, pile: str) -> None:
+        """Read the pile's status topic, to restore our word when someone else overwrites it.
+
+        Once per pile for good (a removed pile's echoes are ignored): a subscription made
+        while connected is made on the broker at once, else at the next connection.
+        """
+        if pile in self.status_followed:
+            return
+        self.status_followed.add(pile)
+        self.bus.subscribe(
+            channels.PILE_STATUS,
+            self.statuses.on_echo,
+            only={"pile": pile},
+            on_clear=self.statuses.on_cleared,
+        )
+        if self.bus.connected:
+            self._spawn(self.bus.look_again(channels.PILE_STATUS, only={"pile": pile}))
+
+    # -- the pile set ---------------------------------------------------------------------
+
+    def on_pile_set(self, change: PileSetChange) -> None:
+        """The console's word changed the charger's piles: serve the added ones from now on,
+        forget the removed ones (or retire those a session still runs on)."""
+        for added in change.added:
+            self._serve(added, change.revision)
+        for removed in change.removed:
+            self._unserve(removed, change.revision)
+        self._count_piles()
+
+    def _serve(self, pile_id: str, revision: int | None) -> None:
+        """A pile added: not yet seen, breathed to from the next breath, its maintenance
+        word, tariff and status followed as any pile's."""
+        context = {"pile_id": pile_id, "collector": self.charger, "revision": revision}
+        if pile_id in self.retiring:
+            self.retiring.discard(pile_id)
+            log.info("retiring pile added back: served as before", extra=context)
+            return
+        if pile_id in self.piles:
+            return
+        self.piles[pile_id] = self._new_pile(pile_id)
+        self.board.serve(pile_id)
+        self.maintenance.add(pile_id)
+        self._follow_status(pile_id)
+        self.statuses.add(pile_id)
+        self.watch.add(pile_id)
+        log.info("pile added: served from now on", extra=context)
+
+    def _unserve(self, pile_id: str, revision: int | None) -> None:
+        """A pile removed: forgotten now, unless a session runs on it (then retiring)."""
+        pile = self.piles.get(pile_id)
+        if pile is None:
+            return
+        if _busy(pile):
+            self.retiring.add(pile_id)
+            log.info(
+                "pile removed while a session runs on it: retiring until it checks out",
+                extra={**_ids(pile.flow), "collector": self.charger, "revision": revision},
+            )
+            return
+        self._forget(pile_id)
+        log.info(
+            "pile removed: no longer served",
+            extra={"pile_id": pile_id, "collector": self.charger, "revision": revision},
+        )
+
+    def _retire_if_done(self, pile: Pile) -> None:
+        """A retiring pile whose session is over is forgotten, as if removed just now."""
+        pile_id = pile.flow.pile_id
+        if pile_id not in self.retiring or _busy(pile) or self.piles.get(pile_id) is not pile:
+            return
+        self.retiring.discard(pile_id)
+        self._forget(pile_id)
+        self._count_piles()
+        log.info(
+            "retiring pile's session is over: no longer served",
+            extra={"pile_id": pile_id, "collector": self.charger},
+        )
+
+    def _forget(self, pile_id: str) -> None:
+        """No breath, no judgement, no bulletin; its retained reports and status deleted."""
+        del self.piles[pile_id]
+        self.watch.remove(pile_id)
+        self.statuses.remove(pile_id)
+        self.conditions.forget(pile_id)
+        self._spawn(self.board.withdraw(pile_id))
+        with contextlib.suppress(KeyError):
+            self.metrics.linkquality.remove(self.charger, pile_id)
+
+    def _count_piles(self) -> None:
+        self.metrics.piles.labels(self.charger).set(len(self.piles))
 
     async def start(self) -> None:
         """Begin breathing and sweeping the piles' statuses; the bus connects in the
@@ -202,13 +315,18 @@ class Collector:
     def count_drop(self, dropped: Dropped) -> None:
         """The bus's sink: count a refused pile message under its existing ``kind`` label.
 
-        Only this charger's Zigbee2MQTT messages are pile messages; a drop on a station
-        channel (an unreadable session or stop request, a forged or late reply) is counted
+        Only this charger's Zigbee2MQTT messages are pile messages; one from a device that
+        is no pile served here is a stranger's, counted in
+        ``station_collector_stranger_messages`` too (its bridge's topics are never a
+        stranger's). A drop on a station channel (an unreadable session or stop request, a
+        forged or late reply) is counted
         in ``station_collector_refused_messages`` by channel and reason.
         """
         if dropped.kind in self.pile_kinds:
             kind = drop_kind(dropped, self.piles)
             self.metrics.dropped.labels(self.charger, kind.value).inc()
+            if kind is DropKind.UNKNOWN_PILE and dropped.kind in self.device_kinds:
+                self.metrics.strangers.labels(self.charger).inc()
         else:
             self.metrics.refused.labels(self.charger, dropped.kind, dropped.reason).inc()
 
@@ -265,6 +383,7 @@ class Collector:
             # billing closed it): billing's word says whether to resume it or stop the pile.
             self._spawn(self._reconcile(pile))
         self.statuses.changed(pile_id)
+        self._retire_if_done(pile)
 
     def out_of_service(self, pile_id: str) -> bool:
         """A pile that reports an error, whose meter cannot be believed, or that does not
@@ -313,7 +432,9 @@ class Collector:
         """Into maintenance: its connectivity faults come down (it may be switched off);
         back: what is still wrong is reported again. The display says which, unless a
         charge is under way (it finishes as usual)."""
-        pile = self.piles[pile_id]
+        pile = self.piles.get(pile_id)
+        if pile is None:
+            return  # a pile no longer served: its word is kept for if it comes back
         if active:
             self._spawn(self.board.hush(pile_id))
         else:
@@ -362,6 +483,7 @@ class Collector:
             await self._follow_billing(pile)
         finally:
             pile.reconciling = False
+            self._retire_if_done(pile)
 
     async def _follow_billing(self, pile: Pile) -> None:
         flow = pile.flow
@@ -421,7 +543,7 @@ class Collector:
 
     async def on_pile_tariff(self, delivery: Delivery[TariffDisplay]) -> None:
         pile_id = delivery.params["pile"]
-        if pile_id in self.piles:
+        if charger_of(pile_id) == self.charger:
             self.tariffs[pile_id] = delivery.body
 
     async def on_stop_request(self, delivery: Delivery[StopRequest]) -> None:
@@ -508,6 +630,8 @@ class Collector:
 
     def _idle_refusal(self, pile_id: str) -> KioskRefusal | None:
         """Why a pile with no charge under way may not start one, if it may not."""
+        if pile_id in self.retiring:
+            return KioskRefusal.OUT_OF_SERVICE
         if self.maintenance.active(pile_id):
             return KioskRefusal.MAINTENANCE
         if self.out_of_service(pile_id):
@@ -637,6 +761,7 @@ class Collector:
         """Verify, open the session, then start the pile; what came of it."""
         outcome = await self._try_start(pile, session_id, card_uid)
         self.statuses.changed(pile.flow.pile_id)
+        self._retire_if_done(pile)
         return outcome
 
     async def _try_start(self, pile: Pile, session_id: str, card_uid: str) -> Outcome:
@@ -661,6 +786,12 @@ class Collector:
             pile.flow.start_failed(time.monotonic())
             await self._release(pile_id, session_id, card_uid)
             return Outcome.refused(KioskRefusal.NOT_STARTED)
+        if pile_id in self.retiring:
+            log.info("pile removed during verification, charge not started", extra=context)
+            pile.flow.start_failed(time.monotonic())
+            await self._release(pile_id, session_id, card_uid)
+            await self._show(pile_id, display.out_of_service([]))
+            return Outcome.refused(KioskRefusal.OUT_OF_SERVICE)
         assert reply is not None
         if not await self._open_session(pile, session_id, card_uid, reply.balance):
             pile.flow.start_failed(time.monotonic())
@@ -783,6 +914,7 @@ class Collector:
         pile.flow.checked_out()
         pile.meter_start = None
         self.statuses.changed(pile_id)
+        self._retire_if_done(pile)
         self.metrics.sessions_stopped.labels(self.charger, reason).inc()
         log.info("session checked out", extra=context)
         if reply.receipt is not None:
@@ -818,6 +950,12 @@ class Collector:
             await self.bus.send(self.zigbee.pile_set, command, qos=1, pile=pile_id)
         except BusUnavailable:
             log.warning("broker unavailable, pile command lost", extra={"pile_id": pile_id})
+
+
+def _busy(pile: Pile) -> bool:
+    """A session runs on the pile (or is being started, stopped or asked billing about):
+    removed now, it would be lost."""
+    return pile.flow.phase is not Phase.IDLE or pile.reconciling
 
 
 def _session_energy(pile: Pile) -> Decimal | None:

@@ -50,6 +50,10 @@ class Conditions:
         await self._meter(pile_id, state, readings, refused, now)
         await self._reader(pile_id, state, refused)
 
+    def forget(self, pile_id: str) -> None:
+        """A pile no longer served: its meter's progress is not watched any more."""
+        self.progress.pop(pile_id, None)
+
     def has_error(self, pile_id: str) -> bool:
         return bool(self.board.active_codes(pile_id) & PILE_ERRORS)
 

@@ -7,6 +7,11 @@ clear it. Only changes are published: a condition that stays active is said once
 A report that could not be published (the connection dropped under it) is said again after
 the reconnection: an active one because it is still active, a clear because otherwise the
 broker keeps the retained ``active`` report and the bulletin never comes down.
+
+A pile the console removed from the station is *withdrawn*: every retained report this
+collector said or found of it is deleted (an empty retained payload, which the faults service
+takes as a clear), and nothing is raised for it again until the console adds it back. A
+decommissioned pile leaves no bulletin and no stale report on the broker.
 """
 
 from __future__ import annotations
@@ -47,6 +52,12 @@ class FaultBoard:
     """Told the source whose active codes changed (the piles' board statuses show them)."""
     hushed: set[str] = field(default_factory=set)
     """Piles in maintenance: their connectivity faults are not raised."""
+    said: set[tuple[str, str]] = field(default_factory=set)
+    """Every (source, code) with a report retained on the broker, active or cleared."""
+    withdrawn: set[str] = field(default_factory=set)
+    """Piles no longer served: nothing is raised for them."""
+    unsent_withdrawals: set[tuple[str, str]] = field(default_factory=set)
+    """Deletions the broker may not have, to be said again on reconnection."""
 
     def is_active(self, source: str, code: str) -> bool:
         return (source, code) in self.active
@@ -63,7 +74,7 @@ class FaultBoard:
         detail: Mapping[str, str] | None = None,
     ) -> bool:
         """Raise once; ``False`` when it was already active (or is hushed)."""
-        if (source, code) in self.active:
+        if (source, code) in self.active or source in self.withdrawn:
             return False
         if source in self.hushed and code in CONNECTIVITY:
             log.info(
@@ -119,6 +130,33 @@ class FaultBoard:
         """Back from maintenance: what is still wrong is raised by whoever watches it."""
         self.hushed.discard(pile_id)
 
+    def serve(self, pile_id: str) -> None:
+        """The console added the pile (again): its faults are raised as any pile's."""
+        self.withdrawn.discard(pile_id)
+
+    async def withdraw(self, pile_id: str) -> None:
+        """The pile is no longer served: delete each of its retained reports (a clear for the
+        faults service) and raise nothing for it from now on."""
+        self.withdrawn.add(pile_id)
+        self.hushed.discard(pile_id)
+        keys = {key for key in (*self.active, *self.said) if key[0] == pile_id}
+        for key in sorted(keys):
+            self.active.pop(key, None)
+            self.unsent_clears.pop(key, None)
+            self.said.discard(key)
+            if not await self._delete(*key):
+                self.unsent_withdrawals.add(key)
+        if keys:
+            self.on_change(pile_id)
+            log.info(
+                "fault reports withdrawn: the pile is no longer served",
+                extra={
+                    "collector": self.charger,
+                    "source": pile_id,
+                    "codes": ",".join(code for _, code in sorted(keys)),
+                },
+            )
+
     async def republish(self) -> None:
         """After a reconnection: the broker may have lost what we said while we were away."""
         for report in list(self.active.values()):
@@ -126,6 +164,9 @@ class FaultBoard:
         for key, cleared in list(self.unsent_clears.items()):
             if await self._publish(cleared) and self.unsent_clears.get(key) is cleared:
                 del self.unsent_clears[key]
+        for key in sorted(self.unsent_withdrawals):
+            if key[0] in self.withdrawn and await self._delete(*key):
+                self.unsent_withdrawals.discard(key)
 
     async def on_retained(self, delivery: Delivery[FaultReport]) -> None:
         """An earlier run's report: adopt an active one so that it can be cleared now.
@@ -136,13 +177,33 @@ class FaultBoard:
         if not delivery.retained:
             return
         report = delivery.body
-        if report.charger == self.charger and report.active:
+        if report.charger != self.charger:
+            return
+        self.said.add((report.source, report.code))
+        if report.source in self.withdrawn:
+            # A report of a pile no longer served (its deletion was lost): deleted again.
+            await self.withdraw(report.source)
+        elif report.active:
             self.active.setdefault((report.source, report.code), report)
             self.on_change(report.source)
             if report.source in self.hushed and report.code in CONNECTIVITY:
                 await self.clear_fault(report.source, report.code)
 
+    async def _delete(self, source: str, code: str) -> bool:
+        try:
+            await self.bus.clear(
+                channels.COLLECTOR_FAULT, charger=self.charger, source=source, code=code
+            )
+        except BusUnavailable:
+            log.error(
+                "could not withdraw fault report",
+                extra={"collector": self.charger, "source": source, "code": code},
+            )
+            return False
+        return True
+
     async def _publish(self, report: FaultReport) -> bool:
+        self.said.add((report.source, report.code))
         try:
             await self.bus.send(
                 channels.COLLECTOR_FAULT,

@@ -6,6 +6,9 @@ the topic (which anyone who may publish there could send without retaining it) o
 the collector look again at what the broker retains (:meth:`Bus.look_again`), so a forged
 message that is not retained leaves nothing behind. A deleted word (an empty retained
 payload) lifts maintenance, once the broker confirms nothing else is retained there.
+
+A pile the console adds is followed from then on (its retained word is asked for at once); a
+pile it removes stays followed, so that its word is known if it comes back.
 """
 
 from __future__ import annotations
@@ -46,12 +49,24 @@ class Maintenance:
 
     def register(self) -> None:
         for pile_id in self.piles:
-            self.bus.subscribe(
-                channels.PILE_MAINTENANCE,
-                self.on_word,
-                only={"pile": pile_id},
-                on_clear=self.on_cleared,
-            )
+            self._subscribe(pile_id)
+
+    def add(self, pile_id: str) -> None:
+        """Follow the word on a pile added while running: the broker sends its retained word
+        on the new subscription (or at the next connection, if there is none now)."""
+        if pile_id in self.piles:
+            return
+        self.piles = (*self.piles, pile_id)
+        self._subscribe(pile_id)
+        self.spawn(self._look_again(pile_id))
+
+    def _subscribe(self, pile_id: str) -> None:
+        self.bus.subscribe(
+            channels.PILE_MAINTENANCE,
+            self.on_word,
+            only={"pile": pile_id},
+            on_clear=self.on_cleared,
+        )
 
     def active(self, pile_id: str) -> bool:
         return pile_id in self.words

@@ -12,6 +12,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 @dataclass(frozen=True)
 class CollectorMetrics:
     dropped: Counter
+    strangers: Counter
     refused: Counter
     verifications: Counter
     swipes: Counter
@@ -20,6 +21,7 @@ class CollectorMetrics:
     sessions_stopped: Counter
     breath_rtt: Histogram
     detection_latency: Histogram
+    piles: Gauge
     pile_up: Gauge
     pile_seen: Gauge
     linkquality: Gauge
@@ -31,6 +33,14 @@ class CollectorMetrics:
                 "station_collector_dropped_messages",
                 "Pile messages refused (malformed, impossible, unknown pile), by kind",
                 ["charger", "kind"],
+                registry=registry,
+            ),
+            strangers=Counter(
+                "station_collector_stranger_messages",
+                "Messages on the charger's Zigbee2MQTT from a device that is no pile this "
+                "collector serves (an IEEE address not renamed yet, another charger's pile, a "
+                "pile not in the station's pile set, a decommissioned one): never acted on",
+                ["charger"],
                 registry=registry,
             ),
             refused=Counter(
@@ -86,6 +96,14 @@ class CollectorMetrics:
                 "How late a disconnect was decided after its deadline (misses x T1)",
                 ["charger", "kind"],
                 buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            piles=Gauge(
+                "station_collector_piles",
+                "Piles the collector serves: the console's pile set for its charger (its "
+                "configured piles until the console's word is heard), with piles removed "
+                "while a session runs on them until it checks out",
+                ["charger"],
                 registry=registry,
             ),
             pile_up=Gauge(

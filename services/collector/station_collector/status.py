@@ -11,6 +11,10 @@ reconnection) and whenever someone else wrote or deleted it (a forged or cleared
 would otherwise stand until the pile next changes): this collector reads its own piles'
 status topics and restores its word at the next sweep, so a fight with another writer
 costs at most one message per pile per interval.
+
+The piles are the console's pile set: a pile added is said at once (``offline`` until it is
+heard); a pile removed has its retained status deleted (an empty retained payload), so that
+no board keeps showing a pile the station no longer has.
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ class PileStatuses:
     recent: dict[str, deque[PileStatus]] = field(default_factory=dict)
     stale: set[str] = field(default_factory=set)
     """Piles whose retained status someone else wrote or deleted: said again at the sweep."""
+    undeleted: set[str] = field(default_factory=set)
+    """Removed piles whose retained status the broker may still hold: deleted on reconnection."""
 
     def changed(self, pile_id: str) -> None:
         """Something about the pile changed: publish now if its board word did."""
@@ -95,6 +101,23 @@ class PileStatuses:
         lost what was said while the connection was down, or never heard it)."""
         for pile_id in self.piles:
             self._send(self.compose(pile_id))
+        for pile_id in sorted(self.undeleted):
+            await self._delete(pile_id)
+
+    def add(self, pile_id: str) -> None:
+        """A pile the console added: said at once, then kept up as any other."""
+        if pile_id not in self.piles:
+            self.piles = (*self.piles, pile_id)
+        self.changed(pile_id)
+
+    def remove(self, pile_id: str) -> None:
+        """A pile the collector no longer serves: nothing more is said of it, and its
+        retained status is deleted."""
+        self.piles = tuple(pile for pile in self.piles if pile != pile_id)
+        self.sent.pop(pile_id, None)
+        self.recent.pop(pile_id, None)
+        self.stale.discard(pile_id)
+        self.spawn(self._delete(pile_id))
 
     async def on_echo(self, delivery: Delivery[PileStatus]) -> None:
         """A status on one of our piles' topics: ours coming back, or someone else's word.
@@ -131,4 +154,17 @@ class PileStatuses:
             # Said again with what is true then, once the bus has reconnected.
             log.warning(
                 "broker unavailable, pile status not said", extra={"pile_id": status.pile_id}
+            )
+
+    async def _delete(self, pile_id: str) -> None:
+        self.undeleted.discard(pile_id)
+        if pile_id in self.piles:
+            return  # added back meanwhile: its status stands
+        try:
+            await self.bus.clear(channels.PILE_STATUS, pile=pile_id)
+        except BusUnavailable:
+            self.undeleted.add(pile_id)
+            log.warning(
+                "broker unavailable, status of a removed pile not deleted",
+                extra={"pile_id": pile_id},
             )

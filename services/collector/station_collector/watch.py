@@ -25,6 +25,11 @@ judged as always, ``misses x T1`` after its last answer (invariant 4 of
 ``docs/invariants.md``). A local server that says it stopped on purpose (its status
 ``stopped``: a restart) is not yet seen again, and gets the same grace to come back.
 
+The piles watched are the console's pile set (:meth:`Watch.add`, :meth:`Watch.remove`). A
+pile added while the collector runs is not yet seen, and gets ``startup_grace`` of its own
+from the moment it was added: an approved pile may still be joining. A removed one is
+breathed to no more, and nothing of it is judged again.
+
 Nor is a collector that was not running (SIGSTOP, a stalled event loop, a suspended VM) a
 collector whose piles died: the answers that came meanwhile wait unread in its socket, and
 the deadlines that passed meanwhile fire before they are read. The breath loop notes each
@@ -76,6 +81,8 @@ class PileWatch:
     breath_missing: bool = False
     zigbee_offline: bool = False
     timer: asyncio.TimerHandle | None = None
+    quiet_until: float | None = None
+    """For a pile added after the start: not reported unseen before this (loop time)."""
 
     @property
     def down(self) -> bool:
@@ -159,6 +166,17 @@ class Watch:
             return self.startup_grace > 0
         return asyncio.get_running_loop().time() < self.quiet_until
 
+    def _pile_quiet(self, pile: PileWatch) -> bool:
+        """A pile added lately, within its own grace: not yet seen, not missing."""
+        if pile.quiet_until is None:
+            return False
+        return asyncio.get_running_loop().time() < pile.quiet_until
+
+    def _unseen_until(self, pile: PileWatch) -> float | None:
+        """When a pile not yet seen may first be reported (loop time), if its grace is known."""
+        graces = [end for end in (self.quiet_until, pile.quiet_until) if end is not None]
+        return max(graces) if graces else None
+
     def _whole_bridge_unseen(self) -> bool:
         return not any(pile.answered for pile in self.piles.values())
 
@@ -205,7 +223,8 @@ class Watch:
         self.sent[self.seq] = now
         self.sent.pop(self.seq - self.misses - 2, None)
         breath = BreathCommand(breath=self.seq)
-        for pile in self.piles:
+        # A snapshot: the pile set may change while a breath is being sent.
+        for pile in list(self.piles):
             with contextlib.suppress(BusUnavailable):
                 # QoS 0: a breath that is lost is a miss, which is what the watch measures.
                 await self.bus.send(self.zigbee.pile_set, breath, qos=0, wait=self.t1, pile=pile)
@@ -349,8 +368,9 @@ class Watch:
         self._cancel(pile)
         base = pile.last_ack if pile.last_ack is not None else loop.time()
         deadline = base + self.grace
-        if not pile.answered and self.quiet_until is not None:
-            deadline = max(deadline, self.quiet_until)  # not yet seen: not missed in the grace
+        unseen_until = self._unseen_until(pile)
+        if not pile.answered and unseen_until is not None:
+            deadline = max(deadline, unseen_until)  # not yet seen: not missed in the grace
         pile.timer = loop.call_at(deadline, self._expired, pile, deadline)
 
     def _cancel(self, pile: PileWatch) -> None:
@@ -392,7 +412,7 @@ class Watch:
     def _unseen(self, pile: PileWatch, cause: str) -> None:
         """A pile not heard since the start is down: nothing during the start-up grace; after
         it, one bulletin for the charger when none of its piles was heard, else its own."""
-        if self._quiet():
+        if self._quiet() or self._pile_quiet(pile):
             return
         if self._whole_bridge_unseen():
             self.spawn(
@@ -405,11 +425,12 @@ class Watch:
             )
             return
         detail = {"cause": "never_answered" if cause == "no_breath_answer" else cause}
+        since = pile.watching_since if pile.quiet_until is not None else self.started_at
         self.spawn(
             self.board.raise_fault(
                 pile.pile_id,
                 FaultCode.PILE_UNREACHABLE,
-                since=self.started_at or pile.watching_since,
+                since=since or pile.watching_since,
                 detail={key: value for key, value in detail.items() if value},
             )
         )
@@ -418,6 +439,31 @@ class Watch:
         self.metrics.pile_up.labels(self.charger, pile.pile_id).set(1 if self._up(pile) else 0)
         self.metrics.pile_seen.labels(self.charger, pile.pile_id).set(1 if pile.answered else 0)
         self.on_change(pile.pile_id)
+
+    def add(self, pile_id: str) -> None:
+        """Watch a pile the console added: breathed to from the next breath on, not yet seen,
+        and not reported unseen within ``startup_grace`` of now."""
+        if pile_id in self.piles:
+            return
+        pile = PileWatch(pile_id)
+        self.piles[pile_id] = pile
+        if self.quiet_until is None:
+            return  # not started yet: it is one of the piles the start's grace covers
+        loop = asyncio.get_running_loop()
+        pile.quiet_until = loop.time() + self.startup_grace
+        if not self.suspended and self.bridge_online:
+            self._arm(pile, loop)
+        self._gauge(pile)
+
+    def remove(self, pile_id: str) -> None:
+        """Watch a pile no more: no breath, no deadline, no judgement, no gauges."""
+        pile = self.piles.pop(pile_id, None)
+        if pile is None:
+            return
+        self._cancel(pile)
+        for gauge in (self.metrics.pile_up, self.metrics.pile_seen):
+            with contextlib.suppress(KeyError):
+                gauge.remove(self.charger, pile_id)
 
     def recheck(self, pile_id: str) -> None:
         """Say again whether the pile is down (back from maintenance, where its collector

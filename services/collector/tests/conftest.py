@@ -4,9 +4,11 @@ The collector app runs its real lifespan (bus connected to the test run's mosqui
 loop running) with small timings. The test plays the rest of the station over the broker:
 Zigbee2MQTT and its piles (a bridge that says it is online, piles that answer every breath,
 report their gun, card reader and meter, and keep what they are told to do and show), and
-verification and billing (answering requests with ``bus.serve``). Assertions are on what
-leaves the collector: the commands and screens a pile receives, the requests the station
-services get, and the collector's ``/metrics``.
+verification and billing (answering requests with ``bus.serve``), the faults service's
+reading of the collector's fault reports, and the console (statuses, maintenance, kiosk and
+its word on the station's piles). Assertions are on what leaves the collector: the commands
+and screens a pile receives, the requests the station services get, the fault reports and
+statuses on the broker, and the collector's ``/metrics``.
 
 Each test has a charger of its own, so that retained messages (the bridge state, the
 collector's fault reports) from one test never reach another on the shared broker; they are
@@ -40,6 +42,7 @@ from station_protocol.messages import (
     CheckoutReply,
     CheckoutRequest,
     CollectorBreath,
+    FaultReport,
     KioskIntent,
     KioskReply,
     KioskRequest,
@@ -54,6 +57,7 @@ from station_protocol.messages import (
     SessionOpenRequest,
     SessionQuery,
     SessionStatus,
+    StationPiles,
     VerificationReply,
     VerificationRequest,
     VerificationResult,
@@ -71,7 +75,7 @@ from station_protocol.zigbee import (
     PileState,
 )
 from station_runtime.bus import BrokerAddress, Bus, BusOptions
-from station_runtime.deliveries import Delivery, Incoming
+from station_runtime.deliveries import Cleared, Delivery, Incoming
 from station_tools.mosquitto import Mosquitto
 
 T1 = 0.1
@@ -116,6 +120,8 @@ class Pile:
 
     energy: Decimal = START_METER
     charging: bool = False
+    breaths: list[int] = field(default_factory=list)
+    """The breath frames the pile was sent, in order."""
     commands: list[ChargeCommand] = field(default_factory=list)
     screens: list[Display] = field(default_factory=list)
 
@@ -146,6 +152,7 @@ class Zigbee:
         pile = self.pile(pile_id)
         match delivery.body:
             case BreathCommand(breath=seq):
+                pile.breaths.append(seq)
                 if pile_id not in self.silent:
                     await self.report(pile_id, breath_ack=seq)
             case ChargeCommand() as command:
@@ -280,6 +287,55 @@ class Station:
         self.meters.append(delivery.body)
 
 
+# -- the faults service -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Said:
+    """One fault report as the faults service reads it; ``active`` None: the report deleted."""
+
+    source: str
+    code: str
+    active: bool | None
+
+
+@dataclass
+class Faults:
+    """The faults service's side: every fault report of the charger's collector, in order."""
+
+    bus: Bus
+    charger: str
+    reports: list[Said] = field(default_factory=list)
+
+    def register(self) -> None:
+        self.bus.subscribe(
+            channels.COLLECTOR_FAULT,
+            self.on_report,
+            only={"charger": self.charger},
+            on_clear=self.on_deleted,
+        )
+
+    async def on_report(self, delivery: Delivery[FaultReport]) -> None:
+        report = delivery.body
+        self.reports.append(Said(report.source, report.code, report.active))
+
+    async def on_deleted(self, cleared: Cleared) -> None:
+        self.reports.append(Said(cleared.params["source"], cleared.params["code"], None))
+
+    def of(self, source: str) -> list[Said]:
+        return [said for said in self.reports if said.source == source]
+
+    def active(self, source: str) -> set[str]:
+        """The codes the faults service holds active for ``source`` after what it read."""
+        codes: set[str] = set()
+        for said in self.of(source):
+            if said.active:
+                codes.add(said.code)
+            else:
+                codes.discard(said.code)
+        return codes
+
+
 # -- the console -------------------------------------------------------------------------
 
 
@@ -324,6 +380,15 @@ class Console:
     async def delete_maintenance(self, pile: str) -> None:
         await self.bus.clear(channels.PILE_MAINTENANCE, pile=pile)
 
+    async def pile_set(self, piles: list[str], revision: int) -> None:
+        """The console's word on the charger's piles, as after an approval or a
+        decommissioning. Not retained here: the broker outlives the test, and the next
+        test's collector (another charger) must start from its configured piles."""
+        word = StationPiles(
+            chargers={self.charger: piles}, revision=revision, changed_at=datetime.now(UTC)
+        )
+        await self.bus.publish(channels.STATION_PILES.topic(), word, qos=1)
+
 
 # -- the collector, running ----------------------------------------------------------------
 
@@ -350,11 +415,13 @@ class Rig:
     station: Station
     events: list[str]
     console: Console
+    faults: Faults
     good_card: str = GOOD_CARD
     other_card: str = OTHER_CARD
     unknown_card: str = UNKNOWN_CARD
     start_meter: Decimal = START_METER
     balance: Decimal = BALANCE
+    broker: Mosquitto | None = None
 
     async def eventually(
         self, check: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0
@@ -379,6 +446,14 @@ class Rig:
                     return float(sample.value)
         return 0.0
 
+    async def retained(self, *filters: str) -> set[str]:
+        """The topics under ``filters`` the broker retains a message on now."""
+        assert self.broker is not None
+        return await retained(self.broker, *filters)
+
+    async def strangers(self) -> float:
+        return await self.metric("station_collector_stranger_messages_total", charger=self.charger)
+
     async def dropped(self, kind: str) -> float:
         return await self.metric(
             "station_collector_dropped_messages_total", charger=self.charger, kind=kind
@@ -402,7 +477,8 @@ class Rig:
 
 
 @asynccontextmanager
-async def running_collector(broker: Mosquitto) -> AsyncIterator[Rig]:
+async def running_collector(broker: Mosquitto, **overrides: Any) -> AsyncIterator[Rig]:
+    """``overrides``: collector settings other than the rig's (a short ``startup_grace``)."""
     index, charger = new_charger()
     piles = [pile_id(index, j) for j in range(1, PILES + 1)]
     events: list[str] = []
@@ -411,9 +487,11 @@ async def running_collector(broker: Mosquitto) -> AsyncIterator[Rig]:
     )
     station = Station(plain_bus(broker, "station"), events)
     console = Console(plain_bus(broker, "console"), charger)
+    faults = Faults(plain_bus(broker, "faults"), charger)
     zigbee.register()
     station.register()
     console.register()
+    faults.register()
     settings = Settings(
         broker=broker.url,
         charger=charger,
@@ -426,32 +504,37 @@ async def running_collector(broker: Mosquitto) -> AsyncIterator[Rig]:
         # The tests' meters jump by a quarter kWh at once; the second pile is a 22 kW one.
         rated_power=Decimal(10_000),
         pile_rated_powers={piles[1]: SMALL_PILE_KW},
+        **overrides,
     )
-    async with zigbee.bus, station.bus, console.bus:
+    async with zigbee.bus, station.bus, console.bus, faults.bus:
         await zigbee.bus.wait_connected(5)
         await station.bus.wait_connected(5)
         await console.bus.wait_connected(5)
+        await faults.bus.wait_connected(5)
         await zigbee.bridge_online()
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             await app.state.service.bus.wait_connected(5)
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://collector") as http:
-                rig = Rig(charger, piles, http, zigbee, station, events, console)
+                rig = Rig(
+                    charger, piles, http, zigbee, station, events, console, faults, broker=broker
+                )
                 for pile in piles:
                     await zigbee.report(pile, gun="unplugged", energy=START_METER, linkquality=120)
                 for pile in piles:
                     await eventually(lambda pile=pile: rig.up(pile))
                 yield rig
     root = channels.STATION_ROOT
-    ours = [f"{root}/piles/{pile}/#" for pile in piles]
+    # Every pile of the charger's a test may have added (c<i>-p01 .. c<i>-p99 is too many).
+    known = {*piles, *(pile_id(index, j) for j in range(1, 16))}
+    ours = [f"{root}/piles/{pile}/#" for pile in sorted(known)]
     await clear_retained(broker, zigbee.zigbee.everything, f"{root}/collectors/{charger}/#", *ours)
 
 
-async def clear_retained(broker: Mosquitto, *filters: str) -> None:
-    """Delete what a test left retained under ``filters``: the broker outlives the test, and
-    other tests (other services') read every collector's status and fault reports."""
-    bus = plain_bus(broker, "cleaner")
+async def retained(broker: Mosquitto, *filters: str) -> set[str]:
+    """The topics under ``filters`` the broker retains a message on now."""
+    bus = plain_bus(broker, "reader")
     found: set[str] = set()
 
     async def keep(message: Incoming) -> None:
@@ -463,6 +546,18 @@ async def clear_retained(broker: Mosquitto, *filters: str) -> None:
     async with bus:
         await bus.wait_connected(5)
         await asyncio.sleep(0.3)  # the broker sends what it retains right after subscribing
+    return found
+
+
+async def clear_retained(broker: Mosquitto, *filters: str) -> None:
+    """Delete what a test left retained under ``filters``: the broker outlives the test, and
+    other tests (other services') read every collector's status and fault reports."""
+    found = await retained(broker, *filters)
+    if not found:
+        return
+    bus = plain_bus(broker, "cleaner")
+    async with bus:
+        await bus.wait_connected(5)
         for topic in found:
             await bus.publish(topic, b"", retain=True)
 
@@ -470,4 +565,15 @@ async def clear_retained(broker: Mosquitto, *filters: str) -> None:
 @pytest.fixture
 async def rig(mosquitto: Mosquitto) -> AsyncIterator[Rig]:
     async with running_collector(mosquitto) as running:
+        yield running
+
+
+QUICK_GRACE = 1.5
+"""The start-up grace of ``quick_rig`` (120 s by default): fifteen breath periods."""
+
+
+@pytest.fixture
+async def quick_rig(mosquitto: Mosquitto) -> AsyncIterator[Rig]:
+    """A rig whose collector's start-up grace is ``QUICK_GRACE`` seconds."""
+    async with running_collector(mosquitto, startup_grace=QUICK_GRACE) as running:
         yield running

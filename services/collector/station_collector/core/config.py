@@ -18,7 +18,9 @@ class Settings(ServiceSettings, MeterSettings):
 
     charger: str = Field(default="c1", pattern=CHARGER_PATTERN)
     piles: int = Field(default=12, ge=1, le=99)
-    """How many piles this charger has: ``c<i>-p01`` .. ``c<i>-p<piles>`` are registered."""
+    """The charger's first pile set, ``c<i>-p01`` .. ``c<i>-p<piles>``: served until the
+    console's word on the station's piles (``station/v1/console/piles``) is heard, which then
+    replaces it whole (a pile approved since may be beyond this count)."""
     zigbee_root: str = Z2M_ROOT
     port: int = Field(default=8121, ge=0, le=65535)
     pairing_window: float = Field(default=60.0, gt=0)

@@ -21,6 +21,9 @@ class PileView(BaseModel):
     """Has answered since the collector started; until then it is "not yet seen": not up
     (no charge starts on it) and reported only once the start-up grace is over."""
     faults: list[str]
+    retiring: bool
+    """Removed from the station's pile set while a session runs on it: it refuses new starts
+    and is served until that session checks out, then forgotten."""
     phase: str
     gun: str | None
     charging: bool | None
@@ -38,6 +41,7 @@ def _view(collector: Collector, pile: Pile) -> PileView:
         up=collector.watch.is_up(flow.pile_id),
         seen=collector.watch.seen(flow.pile_id),
         faults=sorted(collector.board.active_codes(flow.pile_id)),
+        retiring=flow.pile_id in collector.retiring,
         phase=flow.phase.value,
         gun=readings.gun,
         charging=readings.charging,
@@ -51,7 +55,7 @@ def _view(collector: Collector, pile: Pile) -> PileView:
 
 @router.get("/piles")
 async def list_piles(collector: CollectorDep) -> list[PileView]:
-    return [_view(collector, pile) for pile in collector.piles.values()]
+    return [_view(collector, pile) for pile in list(collector.piles.values())]
 
 
 @router.get("/piles/{pile_id}")
