@@ -11,7 +11,7 @@ device nobody approved swipes a valid card: nothing starts, and its collector co
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -44,32 +44,35 @@ RETIRED = "c2-p04"
 
 
 @pytest.fixture(scope="module")
-def console(station: StationRig) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=station.url("console"), timeout=15) as client:
+async def console(station: StationRig) -> AsyncIterator[httpx.AsyncClient]:
+    """Async: the simulated bridges answer the console in this test's event loop."""
+    async with httpx.AsyncClient(base_url=station.url("console"), timeout=15) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
-async def approved(console: httpx.Client, piles: Simulator) -> AsyncIterator[str]:
+async def approved(console: httpx.AsyncClient, piles: Simulator) -> AsyncIterator[str]:
     """A device joined c1 and was approved as ``c1-p13``: its IEEE address."""
     address = await joined(console, piles, "c1")
-    answer = console.post(f"/api/v1/registrations/{address}/approve", json={"pile_id": NEW_PILE})
+    answer = await console.post(
+        f"/api/v1/registrations/{address}/approve", json={"pile_id": NEW_PILE}
+    )
     assert answer.status_code == 200, answer.text
     yield address
 
 
-async def joined(console: httpx.Client, piles: Simulator, charger: str) -> str:
+async def joined(console: httpx.AsyncClient, piles: Simulator, charger: str) -> str:
     """Joining opened on ``charger`` from the console, a new pile joined: pending there."""
-    opened = console.post(f"/api/v1/chargers/{charger}/permit-join", json={"seconds": 120})
+    opened = await console.post(f"/api/v1/chargers/{charger}/permit-join", json={"seconds": 120})
     assert opened.status_code == 200, opened.text
     address = (await piles.new_device(charger)).pile_id
-
-    def pending() -> bool:
-        listed = console.get("/api/v1/registrations").json()
-        return any(item["ieee_address"] == address for item in listed)
-
-    await eventually(pending, timeout=10)
-    return address
+    listed: list[dict[str, Any]] = []
+    for _ in range(200):
+        listed = (await console.get("/api/v1/registrations")).json()
+        if any(item["ieee_address"] == address for item in listed):
+            return address
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{address} not listed as pending: {listed}")
 
 
 def collector_piles(station: StationRig, charger: str) -> dict[str, dict[str, Any]]:
@@ -80,7 +83,7 @@ def collector_piles(station: StationRig, charger: str) -> dict[str, dict[str, An
 async def test_an_approved_pile_is_breathed_to_charges_and_shows_on_the_board(
     approved: str,
     piles: Simulator,
-    console: httpx.Client,
+    console: httpx.AsyncClient,
     verification: httpx.Client,
     billing: httpx.Client,
     station: StationRig,
@@ -94,10 +97,10 @@ async def test_an_approved_pile_is_breathed_to_charges_and_shows_on_the_board(
     billed_exactly(record, PRICE)
     await piles.unplug(NEW_PILE)
 
-    listed = {view["id"]: view for view in console.get("/api/v1/piles").json()}
+    listed = {view["id"]: view for view in (await console.get("/api/v1/piles")).json()}
     assert listed[NEW_PILE]["charger"] == "c1"
-    assert console.get("/api/v1/board").json()["chargers"]["c1"][-1] == NEW_PILE
-    assert console.get("/api/v1/registrations").json() == []
+    assert (await console.get("/api/v1/board")).json()["chargers"]["c1"][-1] == NEW_PILE
+    assert (await console.get("/api/v1/registrations")).json() == []
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
@@ -116,7 +119,7 @@ async def test_an_approved_pile_is_breathed_to_charges_and_shows_on_the_board(
 async def test_the_new_pile_charges_after_every_service_restarted(
     approved: str,
     piles: Simulator,
-    console: httpx.Client,
+    console: httpx.AsyncClient,
     verification: httpx.Client,
     billing: httpx.Client,
     station: StationRig,
@@ -131,16 +134,16 @@ async def test_the_new_pile_charges_after_every_service_restarted(
     record = await charge_and_stop(piles, billing, NEW_PILE, card)
     billed_exactly(record, PRICE)
     await piles.unplug(NEW_PILE)
-    assert NEW_PILE in {view["id"] for view in console.get("/api/v1/piles").json()}
+    assert NEW_PILE in {view["id"] for view in (await console.get("/api/v1/piles")).json()}
 
 
 async def test_a_decommissioned_pile_is_not_breathed_to_and_raises_no_bulletin(
     piles: Simulator,
-    console: httpx.Client,
+    console: httpx.AsyncClient,
     station: StationRig,
     station_broker: Mosquitto,
 ) -> None:
-    gone = console.delete(f"/api/v1/piles/{RETIRED}")
+    gone = await console.delete(f"/api/v1/piles/{RETIRED}")
     assert gone.status_code == 200, gone.text
     await eventually(lambda: RETIRED not in collector_piles(station, "c2"), 10)
 
@@ -157,14 +160,14 @@ async def test_a_decommissioned_pile_is_not_breathed_to_and_raises_no_bulletin(
 
     faults = httpx.get(f"{station.url('faults')}/api/v1/faults", timeout=5).json()
     assert not [fault for fault in faults if fault.get("pile_id") == RETIRED]
-    assert RETIRED not in {view["id"] for view in console.get("/api/v1/piles").json()}
-    again = console.delete(f"/api/v1/piles/{RETIRED}")
+    assert RETIRED not in {view["id"] for view in (await console.get("/api/v1/piles")).json()}
+    again = await console.delete(f"/api/v1/piles/{RETIRED}")
     assert again.status_code == 404
 
 
 async def test_a_device_nobody_approved_starts_nothing_and_is_counted(
     piles: Simulator,
-    console: httpx.Client,
+    console: httpx.AsyncClient,
     verification: httpx.Client,
     billing: httpx.Client,
     station: StationRig,
