@@ -75,6 +75,17 @@ async def joined(console: httpx.AsyncClient, piles: Simulator, charger: str) -> 
     raise AssertionError(f"{address} not listed as pending: {listed}")
 
 
+async def charges_and_is_billed(
+    piles: Simulator, verification: httpx.Client, billing: httpx.Client, pile: str
+) -> None:
+    """A driver with a fresh card charges on ``pile``, stops, and is billed exactly."""
+    card = new_card(verification)
+    await start_charge(piles, billing, pile, card)
+    record = await charge_and_stop(piles, billing, pile, card)
+    billed_exactly(record, PRICE)
+    await piles.unplug(pile)
+
+
 def collector_piles(station: StationRig, charger: str) -> dict[str, dict[str, Any]]:
     answer = httpx.get(f"{station.collector_url(charger)}/api/v1/piles", timeout=5)
     return {pile["pile_id"]: pile for pile in answer.json()}
@@ -91,11 +102,7 @@ async def test_an_approved_pile_is_breathed_to_charges_and_shows_on_the_board(
     assert piles.has_pile(NEW_PILE), "Zigbee2MQTT renamed the device"
     await eventually(lambda: collector_piles(station, "c1").get(NEW_PILE, {}).get("up"), 15)
 
-    card = new_card(verification)
-    await start_charge(piles, billing, NEW_PILE, card)
-    record = await charge_and_stop(piles, billing, NEW_PILE, card)
-    billed_exactly(record, PRICE)
-    await piles.unplug(NEW_PILE)
+    await charges_and_is_billed(piles, verification, billing, NEW_PILE)
 
     listed = {view["id"]: view for view in (await console.get("/api/v1/piles")).json()}
     assert listed[NEW_PILE]["charger"] == "c1"
@@ -129,11 +136,7 @@ async def test_the_new_pile_charges_after_every_service_restarted(
     await asyncio.to_thread(station.start, 90)
     await eventually(lambda: collector_piles(station, "c1").get(NEW_PILE, {}).get("up"), 30)
 
-    card = new_card(verification)
-    await start_charge(piles, billing, NEW_PILE, card)
-    record = await charge_and_stop(piles, billing, NEW_PILE, card)
-    billed_exactly(record, PRICE)
-    await piles.unplug(NEW_PILE)
+    await charges_and_is_billed(piles, verification, billing, NEW_PILE)
     assert NEW_PILE in {view["id"] for view in (await console.get("/api/v1/piles")).json()}
 
 

@@ -14,12 +14,13 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
+from typing import TypeVar
 
 import aiomqtt
 from pydantic import ValidationError
 
 from station_protocol import channels
-from station_protocol.channels import Z2M_ROOT, ZigbeeChannels
+from station_protocol.channels import Z2M_ROOT, Channel, ZigbeeChannels
 from station_protocol.ids import charger_of
 from station_protocol.messages import StationPiles
 from station_protocol.simulator import (
@@ -192,6 +193,9 @@ class RemoteControl(children.Opened):
             log.exception("control failed", extra={"charger": charger})
 
 
+M = TypeVar("M")
+
+
 def _client(broker: BrokerAddress, timeout: float) -> aiomqtt.Client:
     return aiomqtt.Client(
         broker.host,
@@ -201,22 +205,28 @@ def _client(broker: BrokerAddress, timeout: float) -> aiomqtt.Client:
     )
 
 
-async def simulator_status(broker: BrokerAddress, timeout: float = 2.0) -> SimulatorStatus | None:
-    """The simulator's retained status on ``broker``; ``None`` if none ever announced itself.
-
-    Raises ``aiomqtt.MqttError`` when the broker cannot be reached.
-    """
+async def _retained(broker: BrokerAddress, channel: Channel[M], timeout: float) -> M | None:
+    """The retained message of a parameterless ``channel``; ``None`` if there is none (or it
+    is unreadable). Raises ``aiomqtt.MqttError`` when the broker cannot be reached."""
     async with _client(broker, timeout) as client:
-        await client.subscribe(channels.SIMULATOR_STATUS.topic(), qos=1)
+        await client.subscribe(channel.topic(), qos=1)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 async for message in client.messages:
                     payload = message.payload if isinstance(message.payload, bytes) else b""
                     try:
-                        return SimulatorStatus.model_validate_json(payload)
-                    except ValidationError:
+                        return channel.decode(payload)
+                    except ValueError:
                         return None
     return None
+
+
+async def simulator_status(broker: BrokerAddress, timeout: float = 2.0) -> SimulatorStatus | None:
+    """The simulator's retained status on ``broker``; ``None`` if none ever announced itself.
+
+    Raises ``aiomqtt.MqttError`` when the broker cannot be reached.
+    """
+    return await _retained(broker, channels.SIMULATOR_STATUS, timeout)
 
 
 async def station_piles(broker: BrokerAddress, timeout: float = 1.0) -> StationPiles | None:
@@ -224,17 +234,7 @@ async def station_piles(broker: BrokerAddress, timeout: float = 1.0) -> StationP
 
     Raises ``aiomqtt.MqttError`` when the broker cannot be reached.
     """
-    async with _client(broker, timeout) as client:
-        await client.subscribe(channels.STATION_PILES.topic(), qos=1)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                async for message in client.messages:
-                    payload = message.payload if isinstance(message.payload, bytes) else b""
-                    try:
-                        return channels.STATION_PILES.decode(payload)
-                    except ValueError:
-                        return None
-    return None
+    return await _retained(broker, channels.STATION_PILES, timeout)
 
 
 async def wait_simulator_online(broker: BrokerAddress, instance: str, timeout: float) -> bool:
