@@ -37,6 +37,7 @@ from station_protocol.messages import (
     CheckoutReply,
     CheckoutRequest,
     CollectorBreath,
+    CollectorLink,
     DebitReply,
     DebitRequest,
     FaultReport,
@@ -375,6 +376,14 @@ STATION_PILES = channel(
     retain=True,
     doc="The console: the station's piles, charger by charger (registration changes it).",
 )
+COLLECTOR_LINK = Channel(
+    "collector_link",
+    f"{STATION_ROOT}/collectors/{{charger}}/link",
+    TypeAdapter(CollectorLink),
+    retain=True,
+    decoder=CollectorLink.parse,
+    doc="Whether a collector's own broker is bridged to the station broker: 1 or 0 (mosquitto).",
+)
 REPLIES_PATTERN = f"{STATION_ROOT}/replies/{{client_id}}"
 """Where the answers to one bus client's requests arrive (its MQTT v5 response topic)."""
 
@@ -606,6 +615,7 @@ STATION_CHANNELS: tuple[Channel[Any], ...] = (
     PILE_MAINTENANCE,
     KIOSK,
     STATION_PILES,
+    COLLECTOR_LINK,
 )
 """Every channel under ``station/v1`` (the documentation is checked against this list)."""
 

@@ -477,6 +477,26 @@ def _charger_or_none(pile: str) -> str | None:
         return None
 
 
+class CollectorLink(BaseModel):
+    """Whether a collector's own broker is connected to the station broker.
+
+    Written by mosquitto's bridge itself (``notifications``), as a bare ``1`` or ``0``, not
+    JSON: the bridge writes ``1`` on both brokers when it connects, and its last will
+    writes ``0`` on the station broker when the link dies.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    connected: bool
+
+    @classmethod
+    def parse(cls, payload: bytes) -> CollectorLink:
+        word = payload.strip()
+        if word not in (b"0", b"1"):
+            raise ValueError(f"a bridge notification is 0 or 1, not {payload[:20]!r}")
+        return cls(connected=word == b"1")
+
+
 class KioskIntent(StrEnum):
     START = "start"
     STOP = "stop"

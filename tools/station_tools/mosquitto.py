@@ -15,6 +15,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from station_protocol import channels
+from station_protocol.bridging import collector_link
+from station_protocol.channels import Z2M_ROOT
+from station_runtime.bus import BrokerAddress
 from station_tools import children
 from station_tools.ports import free_port, wait_for_port
 
@@ -114,3 +118,39 @@ class Mosquitto(children.Started):
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+
+def collector_bridge(
+    charger: str,
+    station: BrokerAddress,
+    client_id: str,
+    zigbee_root: str = Z2M_ROOT,
+    username: str | None = None,
+    password: str | None = None,
+) -> str:
+    """mosquitto configuration that bridges a collector's own broker to the station broker.
+
+    The topics are the contracts' (:func:`station_protocol.bridging.collector_link`). MQTT
+    v5 on the bridge keeps response topics and correlation data. ``cleansession false`` and
+    a fixed remote client id keep the station broker's queue for this charger while the
+    link is down, and the collector's broker queues what goes out (``max_queued_messages``).
+    The bridge announces itself on the charger's link topic on both brokers.
+    """
+    lines = [
+        f"connection station-{charger}",
+        f"address {station.host}:{station.port}",
+        "bridge_protocol_version mqttv50",
+        f"remote_clientid bridge-{charger}",
+        "cleansession false",
+        "try_private true",
+        "restart_timeout 1 10",
+        "keepalive_interval 5",
+        "notifications true",
+        f"notification_topic {channels.COLLECTOR_LINK.topic(charger=charger)}",
+    ]
+    if username:
+        lines.append(f"remote_username {username}")
+    if password:
+        lines.append(f"remote_password {password}")
+    lines += [topic.line() for topic in collector_link(charger, client_id, zigbee_root)]
+    return "\n".join(lines) + "\n"

@@ -77,6 +77,11 @@ class Ports:
         return self.collector_base + index
 
 
+def collector_client_id(charger: str) -> str:
+    """The fixed client id of a collector behind its own broker (its replies' topic)."""
+    return f"collector-{charger}"
+
+
 @dataclass
 class StationRig:
     broker_url: str
@@ -93,6 +98,10 @@ class StationRig:
     """Extra settings per service name (``verification``, ``billing``, ``collector``, ...)."""
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    collector_brokers: dict[str, str] = field(default_factory=dict)
+    """Charger -> its collector's own broker (bridged to ``broker_url``); the collector
+    then uses it, with the fixed client id ``collector-<charger>`` the bridge lets its
+    replies in for."""
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports.of(service)}"
@@ -156,6 +165,9 @@ class StationRig:
         }
         if self.rated_power is not None:
             settings["rated_power"] = str(self.rated_power)
+        own = self.collector_brokers.get(charger)
+        if own is not None:
+            settings |= {"broker": own, "client_id": collector_client_id(charger)}
         process = self._service(
             "collector",
             settings,
@@ -172,14 +184,15 @@ class StationRig:
         port: int | None = None,
         data: Path | None = None,
     ) -> ServiceProcess:
+        given = {"broker": self.broker_url, **settings, **self.env.get(name, {})}
         return ServiceProcess.station_service(
             name,
-            broker=self.broker_url,
+            broker=given.pop("broker"),
             work=self.data_dir,
             port=port if port is not None else self.ports.of(name),
             data_dir=data,
             own_client_id=False,
-            **{**settings, **self.env.get(name, {})},
+            **given,
         )
 
     def start(self, timeout: float = 60.0) -> StationRig:

@@ -61,6 +61,7 @@ from station_protocol.messages import (
     AuthorizationWithdrawal,
     CheckoutReply,
     CheckoutRequest,
+    CollectorLink,
     KioskIntent,
     KioskOutcome,
     KioskRefusal,
@@ -201,6 +202,7 @@ class Collector:
             only={"service": channels.LOCAL_SERVER},
         )
         bus.subscribe(channels.KIOSK, self.on_kiosk, only=only_ours)
+        bus.subscribe(channels.COLLECTOR_LINK, self.on_station_link, only=only_ours)
         self.maintenance.register()
         for pile in self.piles:
             self._follow_status(pile)
@@ -336,6 +338,16 @@ class Collector:
             self.bus.drop(delivery, DropKind.UNKNOWN_PILE, self.zigbee.pile_availability.name)
             return
         self.watch.availability(pile_id, delivery.body.state is OnlineState.ONLINE)
+
+    async def on_station_link(self, delivery: Delivery[CollectorLink]) -> None:
+        """Our own broker's bridge to the station broker came up or went down."""
+        connected = delivery.body.connected
+        self.metrics.station_link.labels(self.charger).set(1 if connected else 0)
+        log.log(
+            logging.INFO if connected else logging.WARNING,
+            "station link up" if connected else "station link down",
+            extra={"charger": self.charger},
+        )
 
     async def on_local_server_status(self, delivery: Delivery[ServiceStatus]) -> None:
         status = delivery.body

@@ -25,6 +25,7 @@ class CollectorMetrics:
     pile_up: Gauge
     pile_seen: Gauge
     linkquality: Gauge
+    station_link: Gauge
 
     @classmethod
     def on(cls, registry: CollectorRegistry) -> CollectorMetrics:
@@ -123,6 +124,13 @@ class CollectorMetrics:
                 "station_pile_linkquality",
                 "The pile's Zigbee link quality (0-255) as Zigbee2MQTT reports it",
                 ["charger", "pile"],
+                registry=registry,
+            ),
+            station_link=Gauge(
+                "station_collector_station_link_up",
+                "1 while the collector's own broker is bridged to the station broker, 0 while "
+                "the link is down (absent when the collector uses the station broker itself)",
+                ["charger"],
                 registry=registry,
             ),
         )

@@ -79,7 +79,9 @@ async def run(settings: SimulatorSettings) -> None:
     instance = settings.instance or uuid.uuid4().hex
     layout = Layout.parse(settings.layout)
     async with (
-        Simulator(settings.broker, layout, settings.options()) as simulator,
+        Simulator(
+            settings.broker, layout, settings.options(), settings.charger_brokers
+        ) as simulator,
         RemoteControl(simulator, instance),
     ):
         log.info("simulator ready", extra={"layout": str(layout), "instance": instance})

@@ -19,6 +19,9 @@ class SimulatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STATION_SIMULATOR_", frozen=True, extra="ignore")
 
     broker: str = "mqtt://127.0.0.1:1883"
+    charger_brokers: dict[str, str] = Field(default_factory=dict)
+    """Charger -> the broker its Zigbee2MQTT uses, where that is not ``broker`` (a
+    collector's own broker); JSON in the environment."""
     layout: str = "4x12"
     speedup: Decimal = Field(default=Decimal(1), gt=0)
     power: Decimal = Field(default=Decimal("7.0"), gt=0)

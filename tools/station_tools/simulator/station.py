@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from station_protocol.ids import Layout
 from station_protocol.simulator import (
@@ -34,16 +34,25 @@ class Simulator(children.Opened):
     """``async with Simulator(broker_url, Layout.parse("2x3")) as sim``: every bridge online."""
 
     def __init__(
-        self, broker_url: str, layout: Layout, options: SimulatorOptions | None = None
+        self,
+        broker_url: str,
+        layout: Layout,
+        options: SimulatorOptions | None = None,
+        charger_brokers: Mapping[str, str] | None = None,
     ) -> None:
+        """``charger_brokers``: a charger whose Zigbee2MQTT uses its collector's own broker
+        (``station up --collector-brokers``) is simulated there; the others, and the remote
+        control, use ``broker_url``."""
         self.broker = BrokerAddress.parse(broker_url)
         self.layout = layout
         self.options = options or SimulatorOptions()
+        given = charger_brokers or {}
+        own = {charger: BrokerAddress.parse(url) for charger, url in given.items()}
         self._bridges = {
             charger: Bridge(
                 charger,
                 [SimulatedPile.create(pile, self.options) for pile in layout.piles_of(charger)],
-                self.broker,
+                own.get(charger, self.broker),
                 self.options,
                 self._notify,
             )
