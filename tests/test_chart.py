@@ -1866,7 +1866,7 @@ def test_central_accepts_the_environment_rendered_for_it(
         (port,) = container["ports"]
         assert settings.port == port["containerPort"] == 8110
         assert settings.admin_token.get_secret_value() == ADMIN_TOKEN
-        database = settings.database("central")
+        database = settings.database_url
         assert (database.host, database.database, database.username) == (
             host,
             "central",
@@ -1874,6 +1874,13 @@ def test_central_accepts_the_environment_rendered_for_it(
         )
         # Central speaks HTTP only: no broker settings at all.
         assert not [name for name in env_of(container) if "BROKER" in name]
+        if variant != "everything off":  # the chart's own pair: central follows the writable
+            assert settings.database_hosts == (
+                f"{CENTRAL_RELEASE}-postgresql:5432",
+                f"{CENTRAL_RELEASE}-postgresql-standby:5432",
+            )
+            assert settings.standby_name == "standby"
+        assert settings.replication.value == "async"
         assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
         assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
     password = psycopg.conninfo.conninfo_to_dict(
@@ -1904,6 +1911,101 @@ def test_central_pods_run_unprivileged_holding_their_own_credentials_only(
     assert labels_match(
         term["labelSelector"]["matchLabels"], primary["spec"]["template"]["metadata"]["labels"]
     )
+
+
+def test_central_replication_alerts_load_in_prometheus_and_fire(tmp_path: Path) -> None:
+    rendered = render_central(
+        merged(
+            central_required_values(),
+            {"central": {"replication": "sync"}, "prometheusRule": {"lagAlertSeconds": 10}},
+        )
+    )
+    (rule,) = rendered.of_kind("PrometheusRule")
+    jsonschema.validate(rule, PROMETHEUS_RULE)
+    env = {e["name"]: e.get("value") for e in central_container(rendered)["env"]}
+    assert env["STATION_CENTRAL_REPLICATION"] == "sync"
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump(rule["spec"]))
+    checked = subprocess.run(
+        [tool("promtool"), "check", "rules", str(rules)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # The standby goes away at minute 5 and the lag rises above 10 s at minute 20.
+    tests: dict[str, Any] = {
+        "rule_files": [str(rules)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": "station_central_standby_connected", "values": "1x4 0x10 1x20"},
+                    {
+                        "series": "station_central_replication_synchronous",
+                        "values": "1x4 0x10 1x20",
+                    },
+                    {"series": "station_central_replication_sync_configured", "values": "1x35"},
+                    {"series": "station_central_replication_lag_seconds", "values": "0x19 30x15"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "4m", "alertname": "CentralStandbyMissing", "exp_alerts": []},
+                    {
+                        "eval_time": "8m",
+                        "alertname": "CentralStandbyMissing",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "severity": "critical",
+                                    "code": "central_standby_missing",
+                                }
+                            }
+                        ],
+                    },
+                    {
+                        "eval_time": "12m",
+                        "alertname": "CentralReplicationNotSynchronous",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "severity": "major",
+                                    "code": "central_replication_degraded",
+                                }
+                            }
+                        ],
+                    },
+                    {
+                        "eval_time": "18m",
+                        "alertname": "CentralReplicationLagHigh",
+                        "exp_alerts": [],
+                    },
+                    {
+                        "eval_time": "26m",
+                        "alertname": "CentralReplicationLagHigh",
+                        "exp_alerts": [
+                            {"exp_labels": {"severity": "major", "code": "central_replication_lag"}}
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    annotations = {
+        alert["alert"]: {
+            **alert["annotations"],
+            "summary": alert["annotations"]["summary"].replace(
+                "{{ $value | humanizeDuration }}", "30s"
+            ),
+        }
+        for alert in alert_rules(rendered)
+    }
+    for case in tests["tests"][0]["alert_rule_test"]:
+        for expected in case["exp_alerts"]:
+            expected["exp_annotations"] = annotations[case["alertname"]]
+    unit = tmp_path / "tests.yaml"
+    unit.write_text(yaml.safe_dump(tests))
+    result = subprocess.run(
+        [tool("promtool"), "test", "rules", str(unit)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_central_is_scraped_and_fenced(central_variants: dict[str, Rendered]) -> None:

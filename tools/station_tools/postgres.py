@@ -234,12 +234,14 @@ class Postgres(children.Started):
         self.stop()
         self._launch()
 
-    def standby(self, port: int | None = None) -> Postgres:
+    def standby(self, port: int | None = None, name: str = "standby") -> Postgres:
         """A hot standby streaming from this server, started on ``port`` (default: a free one).
 
         ``pg_basebackup -R`` copies the cluster and writes ``standby.signal`` and the
         connection to this server, so every commit here reaches the standby within
-        milliseconds. The caller owns it (``close()`` it).
+        milliseconds. It streams as ``name`` (its ``application_name``), the name
+        ``synchronous_standby_names`` lists for synchronous replication. The caller owns it
+        (``close()`` it).
         """
         replica = Postgres(
             port=port if port is not None else free_port(),
@@ -262,6 +264,9 @@ class Postgres(children.Started):
             "-c",
             "fast",
         )
+        conninfo = f"host=127.0.0.1 port={self.port} user={SUPERUSER} application_name={name}"
+        with (replica.data_dir / "postgresql.auto.conf").open("a") as auto:
+            auto.write(f"primary_conninfo = '{conninfo}'\n")
         replica._launch()
         return replica
 
