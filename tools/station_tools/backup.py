@@ -38,6 +38,7 @@ import sqlite3
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -723,3 +724,49 @@ def parse_duration(text_: str) -> float:
         raise ValueError(f"not a duration: {text_!r} (like 90s, 30m, 1h, 1d)")
     number, unit = match.groups()
     return float(number) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+
+@dataclass
+class Schedule:
+    """``station up --backup-every``: a backup every ``every`` seconds into ``out_dir``,
+    keeping the newest ``keep``. Each runs in a thread of its own, so the launcher goes on
+    watching the station meanwhile; a failed backup is said and tried again next time, it
+    never stops the station."""
+
+    data_dir: Path
+    out_dir: Path
+    every: float
+    keep: int
+    say: Callable[[str], None]
+    complain: Callable[[str], None]
+    station_id: str | None = None
+    next_at: float = 0.0
+    running: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        self.next_at = time.monotonic() + self.every
+
+    def tick(self) -> None:
+        """Start the next backup if it is due and the last one is done."""
+        now = time.monotonic()
+        if now < self.next_at or (self.running is not None and self.running.is_alive()):
+            return
+        self.next_at = now + self.every
+        self.running = threading.Thread(target=self._take, name="station-backup", daemon=True)
+        self.running.start()
+
+    def _take(self) -> None:
+        try:
+            taken, deleted = backup_into(
+                self.data_dir, self.out_dir, self.keep, station_id=self.station_id
+            )
+        except (BackupError, OSError, sqlite3.Error) as exc:
+            self.complain(f"station up: backup failed (tried again in {self.every:g} s): {exc}")
+            return
+        gone = f", {len(deleted)} older deleted" if deleted else ""
+        self.say(f"Backup: {taken.path} ({human_size(taken.size)}, {taken.seconds:.1f} s{gone})")
+
+    def wait(self, timeout: float) -> None:
+        """Let a backup under way finish (the station stops): a file is whole or absent."""
+        if self.running is not None:
+            self.running.join(timeout)

@@ -257,6 +257,25 @@ def _add_up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         default=0,
         help="add this to every service port (8100-8104, 8110, 8120+i), to run two stations",
     )
+    up.add_argument(
+        "--backup-every",
+        type=duration_arg,
+        metavar="DURATION",
+        help="back up the station's databases this often while it runs (90s, 30m, 1h, 1d)",
+    )
+    up.add_argument(
+        "--backup-keep",
+        type=keep_arg,
+        default=DEFAULT_KEEP,
+        metavar="N",
+        help=f"keep the newest N scheduled backups (default {DEFAULT_KEEP})",
+    )
+    up.add_argument(
+        "--backup-dir",
+        type=Path,
+        metavar="DIR",
+        help="where scheduled backups go (default <data dir>/backups; better another disk)",
+    )
     _add_data_dir(up)
 
 
@@ -322,6 +341,9 @@ def up(args: argparse.Namespace) -> int:
         t2=args.t2,
         speedup=args.speedup,
         port_offset=args.port_offset,
+        backup_every=args.backup_every,
+        backup_keep=args.backup_keep,
+        backup_dir=args.backup_dir,
     )
     return Launcher(plan).run()
 

@@ -12,6 +12,7 @@ import io
 import sqlite3
 import tarfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from sqlalchemy import Engine, func, select
 from station_runtime.migrations import make_engine, migrate
 from station_runtime.outbox import billing_outbox
 from station_tools import backup as backups
-from station_tools.cli import main
+from station_tools.cli import build_parser, main
 from station_tools.postgres import TEST_SETTINGS, Postgres
 from station_tools.records import queue_records, sample_record
 
@@ -372,3 +373,38 @@ def test_postgres_databases_are_dumped_and_restored(
         )
     with pytest.raises(backups.BackupError, match="restore into the same kind of database"):
         backups.restore(taken.path, tmp_path / "sqlite", environ={})
+
+
+def test_the_schedule_backs_up_each_period_and_keeps_the_newest(
+    station_dir: Path, tmp_path: Path
+) -> None:
+    said: list[str] = []
+    out = tmp_path / "scheduled"
+    schedule = backups.Schedule(
+        data_dir=station_dir,
+        out_dir=out,
+        every=3600,
+        keep=2,
+        say=said.append,
+        complain=said.append,
+    )
+    schedule.tick()
+    assert schedule.running is None, "the first backup is one period after the start"
+    for _ in range(3):
+        schedule.next_at = 0.0
+        schedule.tick()
+        schedule.wait(30)
+        time.sleep(1.05)  # the names are to the second
+    assert len(said) == 3 and all(line.startswith("Backup: ") for line in said), said
+    kept = sorted(out.iterdir())
+    assert len(kept) == 2
+    assert all(backups.verify(path).station_id == "station-1" for path in kept)
+
+
+def test_station_up_takes_the_schedule_from_its_options() -> None:
+    args = build_parser().parse_args(
+        ["up", "--backup-every", "30m", "--backup-keep", "3", "--backup-dir", "/b"]
+    )
+    assert (args.backup_every, args.backup_keep, args.backup_dir) == (1800, 3, Path("/b"))
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["up", "--backup-every", "soon"])
