@@ -54,6 +54,8 @@ from station_protocol.messages import BreathAck, CollectorBreath
 from station_runtime.migrations import migrate
 from station_runtime.outbox import OUTBOX_METADATA
 from station_sync.outbox import Outbox
+from station_tools import backup as backups
+from station_tools.cli import build_parser
 from station_tools.mosquitto import mosquitto_binary
 from station_tools.ports import free_port, wait_for_port
 from station_tools.processes import ServiceProcess
@@ -124,6 +126,7 @@ def everything_on() -> dict[str, Any]:
                 }
             },
             "image": {"digest": "sha256:" + "ab" * 32},
+            "backup": {"enabled": True, "timeZone": "Asia/Shanghai"},
         },
     )
 
@@ -176,7 +179,7 @@ class Rendered:
         return value
 
     def workloads(self) -> list[Manifest]:
-        return [doc for doc in self.docs if doc["kind"] in ("Deployment", "StatefulSet")]
+        return [doc for doc in self.docs if doc["kind"] in ("Deployment", "StatefulSet", "CronJob")]
 
     def component(self, kind: str, component: str) -> list[Manifest]:
         return [
@@ -222,8 +225,19 @@ def env_value(rendered: Rendered, entry: dict[str, Any]) -> str | None:
     return rendered.secret(ref["name"], ref["key"]) if ref else None
 
 
+def pod_template(workload: Manifest) -> Manifest:
+    """The pod a Deployment, StatefulSet or CronJob (through its job) runs."""
+    spec = workload["spec"]
+    template: Manifest = (
+        spec["jobTemplate"]["spec"]["template"]
+        if workload["kind"] == "CronJob"
+        else spec["template"]
+    )
+    return template
+
+
 def pod_containers(workload: Manifest) -> list[Manifest]:
-    spec = workload["spec"]["template"]["spec"]
+    spec = pod_template(workload)["spec"]
     return [*spec.get("initContainers", []), *spec["containers"]]
 
 
@@ -849,7 +863,7 @@ def assert_unprivileged(variant: str, rendered: Rendered) -> None:
     """No service account token, non-root, seccomp, limits, read-only root, no privileges."""
     for workload in rendered.workloads():
         name = f"{variant}: {workload['metadata']['name']}"
-        pod = workload["spec"]["template"]["spec"]
+        pod = pod_template(workload)["spec"]
         assert pod["automountServiceAccountToken"] is False, name
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
@@ -880,7 +894,7 @@ def assert_own_credentials_only(rendered: Rendered) -> None:
         }
         volumes = {
             volume["secret"]["secretName"]
-            for volume in workload["spec"]["template"]["spec"].get("volumes", [])
+            for volume in pod_template(workload)["spec"].get("volumes", [])
             if "secret" in volume
         }
         assert len(secrets | volumes) <= 1, workload["metadata"]["name"]
@@ -918,7 +932,7 @@ def test_network_policies_admit_every_client_the_station_needs(rendered_chart: R
         )
 
     for workload in rendered_chart.workloads():
-        labels = workload["spec"]["template"]["metadata"]["labels"]
+        labels = pod_template(workload)["metadata"]["labels"]
         names = {name for c in pod_containers(workload) for name in env_of(c)}
         name = workload["metadata"]["name"]
         talks_mqtt = any(n.endswith(("_BROKER", "_MQTT_SERVER")) for n in names)
@@ -1705,6 +1719,193 @@ def test_sync_reads_billings_outbox_and_writes_only_its_relay_columns(
             connection.rollback()
     with pytest.raises(psycopg.OperationalError, match="permission denied"):
         psycopg.connect(sync_url.rsplit("/", 1)[0] + "/verification")
+
+
+# --- Backups -------------------------------------------------------------------------------
+
+BACKED_UP = ("verification", "billing", "faults", "console")
+"""The services with a database of their own (sync's role reaches billing's)."""
+
+
+def with_backups(**more: Any) -> dict[str, Any]:
+    return merged(required_values(), {"backup": {"enabled": True, **more}})
+
+
+@pytest.fixture(scope="module")
+def backup_chart() -> Rendered:
+    return render(with_backups())
+
+
+def backup_job(rendered: Rendered) -> tuple[Manifest, Manifest]:
+    """The CronJob and its one container."""
+    cronjob = rendered.get("CronJob", f"{RELEASE}-backup")
+    (container,) = pod_containers(cronjob)
+    return cronjob, container
+
+
+def test_backups_are_off_unless_asked_for(rendered_chart: Rendered) -> None:
+    assert rendered_chart.of_kind("CronJob") == []
+    assert rendered_chart.component("Secret", "backup") == []
+
+
+def test_the_backup_job_runs_station_backup_into_its_volume(backup_chart: Rendered) -> None:
+    cronjob, container = backup_job(backup_chart)
+    assert cronjob["spec"]["schedule"] == "17 3 * * *"
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    assert (
+        container["image"]
+        == backup_chart.get("Deployment", f"{RELEASE}-billing")["spec"]["template"]["spec"][
+            "containers"
+        ][0]["image"]
+    )
+    command = container["command"]
+    assert command[:2] == ["station", "backup"]
+    args = build_parser().parse_args(command[1:])
+    assert (args.out_dir, args.keep, args.station_id) == (Path("/backups"), 7, "station-1")
+
+    pod = pod_template(cronjob)["spec"]
+    assert pod["restartPolicy"] == "Never"
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    claim = volumes["backups"]["persistentVolumeClaim"]["claimName"]
+    assert mounts["backups"] == "/backups"
+    pvc = backup_chart.get("PersistentVolumeClaim", claim)
+    assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "20Gi"
+
+
+def test_the_backup_job_reads_every_service_database_as_the_service_does(
+    backup_chart: Rendered,
+) -> None:
+    """Its environment names each service's own database URL, which is what ``station backup``
+    reads (as the service itself would): PostgreSQL for all four, nothing for sync."""
+    _, container = backup_job(backup_chart)
+    env = {name: env_value(backup_chart, entry) or "" for name, entry in env_of(container).items()}
+    assert set(env) == {f"STATION_{service.upper()}_DATABASE_URL" for service in BACKED_UP}
+    for service in BACKED_UP:
+        own = backup_chart.secret(f"{RELEASE}-{service}", "database-url")
+        assert env[f"STATION_{service.upper()}_DATABASE_URL"] == own
+    found = {source.service: source for source in backups.sources(Path("/x"), env)}
+    assert set(found) == set(BACKED_UP)
+    assert all(source.engine == "postgresql" for source in found.values())
+
+
+def test_the_backup_pod_is_unprivileged_reaches_only_postgresql_and_holds_one_secret(
+    backup_chart: Rendered,
+) -> None:
+    assert_unprivileged("backup", backup_chart)
+    assert_own_credentials_only(backup_chart)
+    cronjob, _ = backup_job(backup_chart)
+    labels = pod_template(cronjob)["metadata"]["labels"]
+    policies = {p["metadata"]["name"]: p["spec"] for p in backup_chart.of_kind("NetworkPolicy")}
+
+    def admitted(policy: str) -> bool:
+        return any(
+            "podSelector" in peer and labels_match(peer["podSelector"]["matchLabels"], labels)
+            for rule in policies[f"{RELEASE}-{policy}"]["ingress"]
+            for peer in rule["from"]
+        )
+
+    assert admitted("postgresql")
+    assert not admitted("mosquitto")
+
+
+def test_the_backups_go_to_a_claim_of_ones_own_when_named() -> None:
+    rendered = render(
+        with_backups(keep=30, schedule="@hourly", persistence={"existingClaim": "nas"})
+    )
+    cronjob, container = backup_job(rendered)
+    volumes = {v["name"]: v for v in pod_template(cronjob)["spec"]["volumes"]}
+    assert volumes["backups"]["persistentVolumeClaim"]["claimName"] == "nas"
+    assert rendered.component("PersistentVolumeClaim", "backup") == []
+    assert container["command"][container["command"].index("--keep") + 1] == "30"
+    assert cronjob["spec"]["schedule"] == "@hourly"
+
+
+@pytest.mark.parametrize(
+    ("backup", "complaint"),
+    [({"keep": 0}, "keep"), ({"schedule": "daily"}, "schedule"), ({"colour": "red"}, "colour")],
+)
+def test_values_schema_refuses_a_bad_backup_setting(backup: dict[str, Any], complaint: str) -> None:
+    with pytest.raises(helm_python.HelmError) as failure:
+        render(with_backups(**backup))
+    assert complaint in str(failure.value)
+
+
+def test_the_rendered_backup_job_backs_up_and_restores_the_station_databases(
+    backup_chart: Rendered,
+    station_database: int,
+    postgres: tuple[int, Path],
+    tmp_path: Path,
+) -> None:
+    """The job's own command and environment against the rendered database setup: each
+    service's role dumps its database; restored into databases the setup made afresh, the
+    rows come back and billing's outbox is readable by sync's role again (the setup's grant
+    trigger, which the dump leaves out, fires as the restore creates the table)."""
+    port, socket_dir = station_database, postgres[1]
+    _, container = backup_job(backup_chart)
+    env = {
+        name: re.sub(r"@[^/]+/", f"@127.0.0.1:{port}/", env_value(backup_chart, entry) or "")
+        for name, entry in env_of(container).items()
+    }
+    urls = {service: env[f"STATION_{service.upper()}_DATABASE_URL"] for service in BACKED_UP}
+    for service, url in urls.items():
+        engine = psycopg_engine(url)
+        try:
+            migrate(engine, backups.migrations_folder(service), f"alembic_version_{service}")
+            if service == "billing":
+                queue_records(engine, [sample_record(record_id=f"kept-{i}") for i in range(3)])
+        finally:
+            engine.dispose()
+    with psycopg.connect(urls["billing"]) as connection:
+        held = connection.execute("SELECT count(*) FROM billing_outbox").fetchone()
+    assert held is not None
+
+    command = container["command"]
+    command[command.index("--out-dir") + 1] = str(tmp_path / "backups")
+    command[command.index("--data-dir") + 1] = str(tmp_path / "data")
+    run_env = {**os.environ, **env, "PATH": f"{postgres_bin()}:{os.environ['PATH']}"}
+    taken = subprocess.run(
+        [sys.executable, "-m", "station_tools.cli", *command[1:]],
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert taken.returncode == 0, taken.stderr
+    (archive,) = (tmp_path / "backups").iterdir()
+    manifest = backups.verify(archive)
+    assert {e.service: e.engine for e in manifest.databases} == dict.fromkeys(
+        BACKED_UP, "postgresql"
+    )
+
+    # The databases are lost; the setup makes them afresh (empty), as on a new cluster.
+    for service in BACKED_UP:
+        as_postgres(
+            [
+                str(postgres_bin() / "psql"),
+                "-h", str(socket_dir), "-p", str(port), "-U", "postgres",
+                "-c", f'DROP DATABASE "{service}" WITH (FORCE)',
+            ]
+        )  # fmt: skip
+    run_database_setup(backup_chart, port, socket_dir)
+    put = subprocess.run(
+        [sys.executable, "-m", "station_tools.cli", "restore", "--data-dir",
+         str(tmp_path / "restored"), "--from", str(archive)],
+        env=run_env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert put.returncode == 0, put.stderr
+    with psycopg.connect(urls["billing"]) as connection:
+        again = connection.execute("SELECT count(*) FROM billing_outbox").fetchone()
+        owner = connection.execute(
+            "SELECT tableowner FROM pg_tables WHERE tablename = 'billing_outbox'"
+        ).fetchone()
+    assert again == held and owner == ("billing",)
+    relay = psycopg_engine(local_url(backup_chart, "sync", port))
+    try:
+        assert Outbox(relay).readable()
+    finally:
+        relay.dispose()
 
 
 # --- Central (charts/central, off-site) ----------------------------------------------------

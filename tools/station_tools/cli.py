@@ -4,7 +4,10 @@
 plays the driver at a pile of the running simulator (and ``station pile join`` the
 technician pairing a new pile with a charger); ``station down`` stops a station
 started in another terminal; ``station sync token`` installs the station's token for central
-(read from standard input) after central rotated it, without a restart or losing a record.
+(read from standard input) after central rotated it, without a restart or losing a record;
+``station backup`` and ``station restore`` copy every station database into one file while
+the station runs and put it back into an empty data directory (see
+:mod:`station_tools.backup`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from station_protocol.ids import Layout, charger_of
 from station_protocol.simulator import PileControl, PileControlCommand, SimulatorStatus
 from station_protocol.zigbee import CardUid, ChargePointErrorCode, OnlineState
 from station_runtime.bus import BrokerAddress
+from station_tools import backup as backups
 from station_tools.arguments import broker_arg, charger_arg, layout_arg, number_arg, pile_arg
 from station_tools.launcher import Launcher, StationPlan
 from station_tools.simulator.control import (
@@ -46,6 +50,7 @@ DEFAULT_SYNC_URL = "http://127.0.0.1:8104"
 CENTRAL_TOKEN_PATH = "/api/v1/sync/central-token"
 DOWN_TIMEOUT = 60.0
 DEFAULT_WATCH = 2.0
+DEFAULT_KEEP = 7
 
 
 # -- argument types: a bad value is a clear message and exit code 2 ---------------------------
@@ -69,12 +74,28 @@ speedup_arg = number_arg(
     unreadable="not a number",
     refused="speedup must be a positive number",
 )
+keep_arg = number_arg(
+    int,
+    lambda value: 1 <= value <= 10000,
+    unreadable="not a whole number",
+    refused="keep must be 1..10000 backups",
+)
 port_offset_arg = number_arg(
     int,
     lambda value: 0 <= value <= 50000,
     unreadable="not a whole number",
     refused="port offset must be 0..50000",
 )
+
+
+def duration_arg(text: str) -> float:
+    try:
+        seconds = backups.parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds < 1:
+        raise argparse.ArgumentTypeError("at least 1 second between backups")
+    return seconds
 
 
 def card_arg(text: str) -> str:
@@ -107,7 +128,57 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(down)
     _add_pile(commands)
     _add_sync(commands)
+    _add_backup(commands)
     return parser
+
+
+def _add_backup(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    take = commands.add_parser(
+        "backup",
+        help="write one backup file of every station database (while the station runs)",
+        description=(
+            "Copy every station database (verification, billing, faults, console: SQLite "
+            "in the data directory, or the PostgreSQL database STATION_<SERVICE>_DATABASE_URL "
+            "names) into one compressed file with a manifest (what, when, schema revisions, "
+            "checksums). Safe while the station runs: each copy is one consistent snapshot."
+        ),
+    )
+    _add_data_dir(take)
+    where = take.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, metavar="FILE", help="write the backup to FILE")
+    where.add_argument(
+        "--out-dir",
+        type=Path,
+        metavar="DIR",
+        help="write it into DIR under a dated name and keep only the newest --keep there",
+    )
+    take.add_argument(
+        "--keep",
+        type=keep_arg,
+        default=DEFAULT_KEEP,
+        help=f"with --out-dir: how many backups to keep (default {DEFAULT_KEEP})",
+    )
+    take.add_argument(
+        "--station-id",
+        help="the station named in the manifest (default $STATION_BILLING_STATION_ID, "
+        "else station-1)",
+    )
+    put = commands.add_parser(
+        "restore",
+        help="restore a backup file into an empty data directory",
+        description=(
+            "Check a backup (readable, every checksum right, no schema newer than this "
+            "software's) and restore it into an empty data directory (and into the empty "
+            "PostgreSQL databases STATION_<SERVICE>_DATABASE_URL names). Start the station on "
+            "it afterwards: each service migrates to the newest schema and sync sends the "
+            "records central has not confirmed (central keeps each record once)."
+        ),
+    )
+    _add_data_dir(put)
+    put.add_argument(
+        "--from", dest="source", type=Path, required=True, metavar="FILE", help="the backup"
+    )
+    put.add_argument("--check", action="store_true", help="only check the file; restore nothing")
 
 
 def _add_sync(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -186,6 +257,25 @@ def _add_up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         default=0,
         help="add this to every service port (8100-8104, 8110, 8120+i), to run two stations",
     )
+    up.add_argument(
+        "--backup-every",
+        type=duration_arg,
+        metavar="DURATION",
+        help="back up the station's databases this often while it runs (90s, 30m, 1h, 1d)",
+    )
+    up.add_argument(
+        "--backup-keep",
+        type=keep_arg,
+        default=DEFAULT_KEEP,
+        metavar="N",
+        help=f"keep the newest N scheduled backups (default {DEFAULT_KEEP})",
+    )
+    up.add_argument(
+        "--backup-dir",
+        type=Path,
+        metavar="DIR",
+        help="where scheduled backups go (default <data dir>/backups; better another disk)",
+    )
     _add_data_dir(up)
 
 
@@ -251,6 +341,9 @@ def up(args: argparse.Namespace) -> int:
         t2=args.t2,
         speedup=args.speedup,
         port_offset=args.port_offset,
+        backup_every=args.backup_every,
+        backup_keep=args.backup_keep,
+        backup_dir=args.backup_dir,
     )
     return Launcher(plan).run()
 
@@ -419,6 +512,54 @@ def sync_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def backup(args: argparse.Namespace) -> int:
+    """``station backup``: one file, said where and how big; a failure is one line, exit 1."""
+    try:
+        if args.out is not None:
+            taken = backups.backup(args.data_dir, args.out, station_id=args.station_id)
+            pruned: list[Path] = []
+        else:
+            taken, pruned = backups.backup_into(
+                args.data_dir, args.out_dir, args.keep, station_id=args.station_id
+            )
+    except backups.BackupError as exc:
+        print(f"station backup: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"station backup: {taken.path} ({backups.human_size(taken.size)}, "
+        f"{taken.seconds:.1f} s) of station {taken.manifest.station_id}"
+    )
+    print(backups.describe(taken.manifest))
+    for path in pruned:
+        print(f"station backup: deleted the older {path.name} (keeping {args.keep})")
+    return 0
+
+
+def restore(args: argparse.Namespace) -> int:
+    """``station restore``: refuses with one line and exit 1; else says what came back."""
+    started = time.monotonic()
+    try:
+        if args.check:
+            manifest = backups.verify(args.source)
+        else:
+            manifest = backups.restore(args.source, args.data_dir)
+    except backups.BackupError as exc:
+        print(f"station restore: {exc}", file=sys.stderr)
+        return 1
+    done = "is sound" if args.check else f"restored into {args.data_dir}"
+    print(
+        f"station restore: {args.source} {done} ({time.monotonic() - started:.1f} s): "
+        f"station {manifest.station_id}, taken {manifest.created_at.isoformat()}"
+    )
+    print(backups.describe(manifest))
+    if not args.check:
+        print(
+            f"Start it with `station up --data-dir {args.data_dir}`: the services migrate to "
+            "this software's schema, and sync sends what central has not confirmed."
+        )
+    return 0
+
+
 def _sync_url(data_dir: Path) -> str:
     station = StationFile.read(data_dir)
     if station is not None:
@@ -432,7 +573,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "sync":
         raise SystemExit(sync_token(args))
-    handlers = {"up": up, "down": down, "pile": pile}
+    handlers = {"up": up, "down": down, "pile": pile, "backup": backup, "restore": restore}
     raise SystemExit(handlers[args.command](args))
 
 

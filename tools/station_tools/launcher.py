@@ -16,6 +16,7 @@ import socket
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -37,6 +38,7 @@ from station_tools.admin_token import (
     AdminTokenError,
     central_admin_token,
 )
+from station_tools.backup import Schedule
 from station_tools.demo_cards import DEMO_CARDS, seed_cards
 from station_tools.mosquitto import Mosquitto
 from station_tools.ports import free_port, port_in_use
@@ -49,6 +51,8 @@ from station_tools.station_file import ServiceEntry, StationFile, StationState
 HEALTH_TIMEOUT = 60.0
 SIMULATOR_TIMEOUT = 30.0
 WATCH_INTERVAL = 0.5
+BACKUP_GRACE = 60.0
+"""Seconds a stopping station waits for a scheduled backup under way to be written."""
 SIMULATOR = "simulator"
 
 
@@ -74,6 +78,27 @@ class StationPlan:
     t2: float = 60.0
     speedup: Decimal = Decimal(1)
     port_offset: int = 0
+    backup_every: float | None = None
+    """Seconds between backups of the station's databases; ``None``: no schedule."""
+    backup_keep: int = 7
+    backup_dir: Path | None = None
+    """Where the scheduled backups go; default ``<data dir>/backups``."""
+
+    def backups(
+        self, say: Callable[[str], None], complain: Callable[[str], None]
+    ) -> Schedule | None:
+        """The backup schedule, if one was asked for (and there are services to back up)."""
+        if self.backup_every is None or not self.services:
+            return None
+        return Schedule(
+            data_dir=self.data_dir,
+            out_dir=self.backup_dir or self.data_dir / "backups",
+            every=self.backup_every,
+            keep=self.backup_keep,
+            say=say,
+            complain=complain,
+            station_id=self.rig().station_id,
+        )
 
     @property
     def logs(self) -> Path:
@@ -162,9 +187,13 @@ class Launcher:
         """The SIGINT or SIGTERM that asked the station to stop."""
         self.stopping = False
         """Set once the station stops: further signals are ignored."""
+        self.backups = plan.backups(self.say, self.complain)
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)
+
+    def complain(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
 
     def run(self) -> int:
         """Exit code 0 after SIGINT (Ctrl-C) or SIGTERM (``station down``), at any moment:
@@ -344,6 +373,11 @@ class Launcher:
             say(f"  {process.name:<16}{api:<34} docs {url}/docs   metrics {url}/metrics")
         say(f"  {'logs':<16}{plan.logs}/")
         say(f"  {'T1 / T2':<16}{plan.t1:g} s / {plan.t2:g} s")
+        if self.backups is not None:
+            say(
+                f"  {'backups':<16}every {self.backups.every:g} s into {self.backups.out_dir}/"
+                f" (newest {self.backups.keep} kept)"
+            )
         self.announce_cards()
         self.announce_central()
         data = f" --data-dir {plan.data_dir}" if plan.data_dir != Path(".station") else ""
@@ -398,6 +432,8 @@ class Launcher:
         while True:
             time.sleep(WATCH_INTERVAL)
             self.check_stop()
+            if self.backups is not None:
+                self.backups.tick()
             if self.mosquitto is not None and (
                 self.mosquitto.process is None or self.mosquitto.process.poll() is not None
             ):
@@ -426,6 +462,8 @@ class Launcher:
         Not the simulated piles first: bridges that vanish under running collectors would be
         announced as offline, and their bulletins left on the board for the next start.
         """
+        if self.backups is not None:
+            self.backups.wait(BACKUP_GRACE)
         running = [p for p in reversed(self.processes) if p.running()]
         services = [p for p in running if p.name != SIMULATOR]
         for process in services:

@@ -97,13 +97,23 @@ class StationRig:
     env: dict[str, dict[str, str]] = field(default_factory=dict)
     """Extra settings per service name (``verification``, ``billing``, ``collector``, ...)."""
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    central_url: str | None = None
+    """Central elsewhere (as off-site in production, or another rig's): the rig starts none,
+    registers there with ``admin_token`` and points sync at it (a restored station)."""
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     collector_brokers: dict[str, str] = field(default_factory=dict)
     """Charger -> its collector's own broker (bridged to ``broker_url``); the collector
     then uses it, with the fixed client id ``collector-<charger>`` the bridge lets its
     replies in for."""
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The services this rig runs besides the collectors."""
+        return tuple(name for name in SERVICES if name != "central" or self.central_url is None)
+
     def url(self, service: str) -> str:
+        if service == "central" and self.central_url is not None:
+            return self.central_url.rstrip("/")
         return f"http://127.0.0.1:{self.ports.of(service)}"
 
     def collector_url(self, charger: str) -> str:
@@ -111,14 +121,14 @@ class StationRig:
 
     def port_of(self, name: str) -> int | None:
         """The HTTP port of the process called ``name`` (a service or ``collector-c<i>``)."""
-        if name in SERVICES:
+        if name in self.names:
             return self.ports.of(name)
         if name.startswith("collector-c"):
             return self.ports.collector(int(name.removeprefix("collector-c")))
         return None
 
     def all_ports(self) -> dict[str, int]:
-        ports = {name: self.ports.of(name) for name in SERVICES}
+        ports = {name: self.ports.of(name) for name in self.names}
         for index, charger in enumerate(self.layout.charger_ids(), start=1):
             ports[f"collector {charger}"] = self.ports.collector(index)
         return ports
@@ -148,7 +158,7 @@ class StationRig:
         }
         if self.rated_power is not None:
             settings["billing"]["rated_power"] = str(self.rated_power)
-        plan = [self._service(name, settings[name]) for name in SERVICES if name != "sync"]
+        plan = [self._service(name, settings[name]) for name in self.names if name != "sync"]
         for index, charger in enumerate(self.layout.charger_ids(), start=1):
             plan.append(self._collector(index, charger))
         sync = self._service("sync", settings["sync"])

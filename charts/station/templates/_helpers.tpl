@@ -206,3 +206,11 @@ readinessProbe:
 - name: data
   emptyDir: {sizeLimit: 256Mi}
 {{- end -}}
+
+{{/* The database URLs the backup job reads, for its pod's checksum. Call with (list $ names). */}}
+{{- define "station.backupUrls" -}}
+{{- $root := index . 0 -}}
+{{- range $name := index . 1 -}}
+{{- include "station.databaseUrl" (list $root $name) -}}
+{{- end -}}
+{{- end -}}
