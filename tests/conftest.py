@@ -66,17 +66,17 @@ async def piles(station: StationRig, station_broker: Mosquitto) -> AsyncIterator
         yield simulator
 
 
-async def every_pile_up(station: StationRig) -> None:
+async def every_pile_up(station: StationRig, timeout: float = 15) -> None:
     """A station is ready for drivers once each collector hears every one of its piles."""
 
     def up() -> bool:
-        for charger in LAYOUT.charger_ids():
+        for charger in station.layout.charger_ids():
             response = httpx.get(f"{station.collector_url(charger)}/api/v1/piles", timeout=5)
             if not all(pile["up"] for pile in response.json()):
                 return False
         return True
 
-    await eventually(up, timeout=15)
+    await eventually(up, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,8 @@ from station_tools.steps import (
     start_charge,
 )
 
+from .conftest import every_pile_up
+
 pytestmark = pytest.mark.slow
 """End to end on real processes: skipped by ``-m 'not slow'``."""
 
@@ -38,12 +40,6 @@ SPEEDUP = Decimal(100)
 RATED_POWER = Decimal(7) * SPEEDUP * 2
 PRICE = Decimal("1.20")
 LINK = "station_collector_station_link_up"
-
-
-@pytest.fixture(scope="module")
-def station_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
-    with Mosquitto(data_dir=tmp_path_factory.mktemp("station-broker")) as broker:
-        yield broker
 
 
 @pytest.fixture(scope="module")
@@ -85,28 +81,8 @@ async def piles(
     options = SimulatorOptions(meter_interval=0.1, speedup=SPEEDUP)
     brokers = {"c1": c1_broker.url}
     async with Simulator(station_broker.url, LAYOUT, options, brokers) as simulator:
-
-        def up() -> bool:
-            for charger in LAYOUT.charger_ids():
-                answer = httpx.get(f"{station.collector_url(charger)}/api/v1/piles", timeout=5)
-                if not all(pile["up"] for pile in answer.json()):
-                    return False
-            return True
-
-        await eventually(up, timeout=20)
+        await every_pile_up(station, timeout=20)
         yield simulator
-
-
-@pytest.fixture(scope="module")
-def verification(station: StationRig) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=station.url("verification"), timeout=5) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def billing(station: StationRig) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=station.url("billing"), timeout=5) as client:
-        yield client
 
 
 def link_up(station: StationRig) -> float:

@@ -80,7 +80,7 @@ def collector_link(
     ]
     both = [
         # Said by the collector, and read back after a restart of either broker.
-        f"{channels.STATION_ROOT}/collectors/{charger}/faults/#",
+        channels.COLLECTOR_FAULT.filter(**mine),
     ]
     return (
         *(BridgedTopic(topic, Direction.OUT) for topic in out),

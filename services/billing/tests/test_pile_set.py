@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import aiomqtt
+import pytest
 
 from station_billing.core.config import Settings
 from station_protocol import channels
@@ -60,6 +61,15 @@ async def say(collector: Any, piles: StationPiles) -> None:
     await collector.bus.publish(channels.STATION_PILES.topic(), piles, qos=1, retain=True)
 
 
+Parts = tuple[Any, Any, Any, Any]
+"""Billing's clock, its starter, the ledger and the collector playing the bus."""
+
+
+@pytest.fixture
+def parts(clock: Any, start_billing: Any, ledger_for: Any, collector_for: Any) -> Parts:
+    return (clock, start_billing, ledger_for, collector_for)
+
+
 async def retained_display(broker: Mosquitto, pile: str) -> TariffDisplay | None:
     """What a pile's collector connecting now gets as its tariff display."""
     async with aiomqtt.Client("127.0.0.1", broker.port) as client:
@@ -86,12 +96,8 @@ async def until_display(broker: Mosquitto, pile: str, shown: bool, timeout: floa
 async def test_an_approved_pile_beyond_the_layout_shows_its_price_and_takes_a_session(
     own_mosquitto: Mosquitto,
     settings: Settings,
-    clock: Any,
-    start_billing: Any,
-    ledger_for: Any,
-    collector_for: Any,
+    parts: Parts,
 ) -> None:
-    parts = (clock, start_billing, ledger_for, collector_for)
     async with station(own_mosquitto, settings, Layout(1, 4), parts) as (billing, collector):
         refused = await collector.open(sid(), "c1-p13", "CARD-1", meter_start="0")
         assert (refused.opened, refused.error) == (False, NO_SUCH_PILE)
@@ -114,12 +120,8 @@ async def test_an_approved_pile_beyond_the_layout_shows_its_price_and_takes_a_se
 async def test_a_removed_pile_takes_no_new_session_but_its_running_one_checks_out(
     own_mosquitto: Mosquitto,
     settings: Settings,
-    clock: Any,
-    start_billing: Any,
-    ledger_for: Any,
-    collector_for: Any,
+    parts: Parts,
 ) -> None:
-    parts = (clock, start_billing, ledger_for, collector_for)
     async with station(own_mosquitto, settings, Layout(1, 4), parts) as (billing, collector):
         running = sid()
         assert (await collector.open(running, "c1-p02", "CARD-1", meter_start="100")).opened
@@ -149,12 +151,8 @@ async def test_a_removed_pile_takes_no_new_session_but_its_running_one_checks_ou
 async def test_without_a_layout_any_pile_until_the_console_names_the_piles(
     own_mosquitto: Mosquitto,
     settings: Settings,
-    clock: Any,
-    start_billing: Any,
-    ledger_for: Any,
-    collector_for: Any,
+    parts: Parts,
 ) -> None:
-    parts = (clock, start_billing, ledger_for, collector_for)
     async with station(own_mosquitto, settings, None, parts) as (_, collector):
         assert (await collector.open(sid(), "c9-p07", "CARD-1", meter_start="0")).opened
         await until_display(own_mosquitto, "c9-p07", shown=True)
